@@ -1,0 +1,87 @@
+"""The command line: ``kedro-runs serve`` (also ``python -m app serve``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kedro-runs",
+        description="Run the pipelines of a Kedro project over HTTP. Every flag is also an "
+        "environment variable: KEDRO_RUNS_<FLAG> (e.g. KEDRO_RUNS_WORKERS=4).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the service")
+    serve.add_argument("--project", type=Path, help="Kedro project directory "
+                       "(default: the current directory)")
+    serve.add_argument("--package", help="packaged mode: import name of an installed "
+                       "Kedro project package (needs --conf-source)")
+    serve.add_argument("--env", help="Kedro configuration environment")
+    serve.add_argument("--conf-source", type=Path, help="configuration directory")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    serve.add_argument("--database", help="SQLAlchemy URL of the run store "
+                       "(default: SQLite in the state directory)")
+    serve.add_argument("--state-dir", type=Path, help="state directory "
+                       "(default: <project>/.kedro-runs)")
+    serve.add_argument("--cancel-grace-seconds", type=float,
+                       help="how long a cancelled run may take before its worker is killed")
+    serve.add_argument("--log-level", help="log level of the service (default info)")
+    return parser
+
+
+def _settings(arguments: argparse.Namespace) -> Any:
+    from app.settings import Settings
+
+    given = {
+        key: value for key, value in vars(arguments).items()
+        if key != "command" and value is not None
+    }
+    return Settings(**given)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = _settings(arguments)
+    except ValidationError as error:
+        print(f"kedro-runs: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    if arguments.command == "serve":
+        return _serve(settings)
+    return 2
+
+
+def _serve(settings: Any) -> int:
+    import uvicorn
+
+    from app.errors import ProjectError
+    from app.kedro_bridge.project import check_location
+    from app.main import create_app
+    from app.wiring import project_location
+
+    try:
+        check_location(project_location(settings))
+    except ProjectError as error:
+        print(f"kedro-runs: {error}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

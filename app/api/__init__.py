@@ -1,0 +1,1 @@
+"""HTTP: routers, wire schemas, problem+json rendering and request guards."""

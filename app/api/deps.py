@@ -1,0 +1,17 @@
+"""Typed dependencies: what a route may ask for."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.domain.service import RunService
+
+
+def _run_service(request: Request) -> RunService:
+    service: RunService = request.app.state.run_service
+    return service
+
+
+RunServiceDep = Annotated[RunService, Depends(_run_service)]

@@ -1,0 +1,86 @@
+"""Rendering every error as RFC 9457 ``application/problem+json``, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.api.schemas import FieldErrorOut, Problem
+from app.domain.redaction import redact
+from app.errors import InvalidRequest, ServiceError, ServiceUnavailable
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://kedro-runs.dev/problems/"
+
+logger = logging.getLogger("kedro_runs.api")
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, *, instance: str | None = None,
+    errors: list[FieldErrorOut] | None = None, headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(type=PROBLEM_BASE + code, title=title, status=status, detail=detail,
+                   instance=instance, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status,
+                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem+json for ``statuses``."""
+    descriptions = {
+        400: "Malformed request.",
+        404: "No such run.",
+        409: "The run is in a state that does not allow this.",
+        413: "The request body is larger than the limit (1 MiB by default).",
+        422: "The request is not valid; `errors` lists each problem by field.",
+        503: "The service cannot take the request now; retry after `Retry-After` seconds.",
+    }
+    return {
+        status: {
+            "description": descriptions[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
+        errors = None
+        if isinstance(error, InvalidRequest):
+            errors = [FieldErrorOut(loc=list(e.loc), msg=e.msg, type=e.type) for e in error.errors]
+        headers = None
+        if isinstance(error, ServiceUnavailable):
+            headers = {"Retry-After": str(error.retry_after_seconds)}
+        return problem_response(error.status, error.code, error.title, error.detail,
+                                instance=request.url.path, errors=errors, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldErrorOut(loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
+                          msg=redact(str(e["msg"]), 1000), type=str(e["type"]))
+            for e in error.errors()
+        ]
+        return problem_response(422, "validation-error", "The request is not valid",
+                                f"{len(errors)} problem(s) with the request.",
+                                instance=request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(error.status_code, f"http-{error.status_code}",
+                                str(error.detail), str(error.detail), instance=request.url.path,
+                                headers=dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal-error", "Internal error",
+                                "The service failed to handle this request; it has been logged.",
+                                instance=request.url.path)

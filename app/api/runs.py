@@ -1,0 +1,118 @@
+"""Routes under /runs: submit, read, list, cancel, events. Thin: parse, call the
+service, convert."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from app.api.deps import RunServiceDep
+from app.api.problems import problem_responses
+from app.api.schemas import (
+    EventPageOut,
+    RunCreate,
+    RunOut,
+    RunPageOut,
+    event_out,
+    run_out,
+    run_summary,
+)
+from app.domain.runs import RunStatus
+from app.domain.service import MAX_PAGE
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="createRun",
+    summary="Submit a run",
+    response_model=RunOut,
+    responses={
+        202: {"description": "Accepted and stored; poll `Location` for progress.",
+              "headers": {"Location": {"description": "The run's URL.",
+                                       "schema": {"type": "string"}}}},
+        **problem_responses(413, 422, 503),
+    },
+)
+async def create_run(body: RunCreate, service: RunServiceDep, response: Response) -> RunOut:
+    """Validate the request against the project, store it as a queued run and return at
+    once. The run executes in a worker process when a worker is free and no running run
+    touches the same files."""
+    view = await service.submit(body.to_spec(), str(uuid.uuid4()))
+    response.headers["Location"] = f"/runs/{view.run.run_id}"
+    return run_out(view)
+
+
+@router.get(
+    "",
+    operation_id="listRuns",
+    summary="List runs, newest first",
+    response_model=RunPageOut,
+    responses=problem_responses(422),
+)
+async def list_runs(
+    service: RunServiceDep,
+    status_: Annotated[list[RunStatus] | None, Query(alias="status", max_length=6,
+                                                     description="Only runs in these states.")] = None,
+    pipeline: Annotated[str | None, Query(max_length=255,
+                                          description="Only runs of this pipeline.")] = None,
+    limit: Annotated[int, Query(ge=1, description=f"Page size; capped at {MAX_PAGE}.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=128,
+                                        description="`next` from the previous page.")] = None,
+) -> RunPageOut:
+    page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE))
+    return RunPageOut(items=[run_summary(view) for view in page.runs], next=page.next_cursor)
+
+
+@router.get(
+    "/{run_id}",
+    operation_id="getRun",
+    summary="Read a run",
+    response_model=RunOut,
+    responses=problem_responses(404, 422),
+)
+async def get_run(run_id: RunId, service: RunServiceDep) -> RunOut:
+    """The run's state, progress, nodes, request and timestamps. A failed run is a 200
+    with `status: failed` and an `error`."""
+    return run_out(await service.get(run_id))
+
+
+@router.post(
+    "/{run_id}/cancel",
+    operation_id="cancelRun",
+    summary="Cancel a run",
+    response_model=RunOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={202: {"description": "Cancelled (a queued run) or stopping at its next node "
+                     "boundary (a running run; status `cancelling`)."},
+               **problem_responses(404, 409, 422)},
+)
+async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
+    """A queued run is cancelled at once. A running run stops before its next node; if it
+    has not stopped within the grace period its worker process is killed and replaced.
+    A run that already ended is a 409."""
+    return run_out(await service.cancel(run_id))
+
+
+@router.get(
+    "/{run_id}/events",
+    operation_id="listRunEvents",
+    summary="Read a run's events",
+    response_model=EventPageOut,
+    responses=problem_responses(404, 422),
+)
+async def list_run_events(
+    run_id: RunId,
+    service: RunServiceDep,
+    after: Annotated[int, Query(ge=0, description="Only events with `seq` above this.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 1000,
+) -> EventPageOut:
+    events = await service.events(run_id, after, limit)
+    return EventPageOut(items=[event_out(e) for e in events],
+                        last_seq=events[-1].seq if events else after)

@@ -1,0 +1,227 @@
+"""The wire format: request and response models. A contract, so every field is described
+and bounded, requests forbid unknown fields, and responses are built explicitly from
+domain objects (never from rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.domain.limits import MAX_LIST_ITEMS, ParamsRejected, check_params
+from app.domain.runs import (
+    EventType,
+    FailureReason,
+    NodeStatus,
+    RunEvent,
+    RunSpec,
+    RunStatus,
+)
+from app.domain.service import RunView
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+NameList = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
+Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RunCreate(BaseModel):
+    """A run request: which pipelines, which filters, which params. Same fields as
+    ``kedro run`` and Kedro's own server; everything is optional."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    pipeline_names: NameList | None = Field(
+        None, description="Registered pipelines to run, combined. Default: `__default__`."
+    )
+    tags: NameList | None = Field(None, description="Run only nodes with any of these tags.")
+    node_names: NameList | None = Field(None, description="Run only these nodes.")
+    from_nodes: NameList | None = Field(None, description="Start from these nodes.")
+    to_nodes: NameList | None = Field(None, description="Stop at these nodes.")
+    from_inputs: NameList | None = Field(None, description="Start from these datasets.")
+    to_outputs: NameList | None = Field(None, description="Stop once these datasets exist.")
+    namespaces: NameList | None = Field(None, description="Run only nodes in these namespaces.")
+    load_versions: Annotated[dict[Name, Version], Field(max_length=MAX_LIST_ITEMS)] | None = Field(
+        None, description="Pin versioned datasets to a version: `{dataset: version}`."
+    )
+    only_missing_outputs: bool = Field(
+        False, description="Skip nodes whose persisted outputs already exist."
+    )
+    runner: Literal["SequentialRunner", "ThreadRunner"] = Field(
+        "SequentialRunner", description="The runner, by name (an allowlist; never an import path)."
+    )
+    is_async: bool = Field(False, description="Load and save datasets asynchronously.")
+    params: dict[str, Any] | None = Field(
+        None,
+        description=(
+            "Runtime parameters, merged over the project's parameters (Kedro's `runtime_params`). "
+            "At most 16 levels deep, 1,000 keys, strings up to 64 KiB; keys must not contain '.'; "
+            "no string may contain `${` (OmegaConf interpolation), NUL, NaN or Infinity."
+        ),
+    )
+
+    @field_validator("params")
+    @classmethod
+    def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        if params is not None:
+            try:
+                check_params(params)
+            except ParamsRejected as error:
+                raise ValueError(str(error)) from None
+        return params
+
+    def to_spec(self) -> RunSpec:
+        return RunSpec(
+            pipeline_names=tuple(self.pipeline_names or ("__default__",)),
+            tags=tuple(self.tags or ()),
+            node_names=tuple(self.node_names or ()),
+            from_nodes=tuple(self.from_nodes or ()),
+            to_nodes=tuple(self.to_nodes or ()),
+            from_inputs=tuple(self.from_inputs or ()),
+            to_outputs=tuple(self.to_outputs or ()),
+            namespaces=tuple(self.namespaces or ()),
+            load_versions=dict(self.load_versions or {}),
+            only_missing_outputs=self.only_missing_outputs,
+            runner=self.runner,
+            is_async=self.is_async,
+            params=dict(self.params or {}),
+        )
+
+
+class RunRequestOut(BaseModel):
+    """The request as accepted, with defaults filled in."""
+
+    pipeline_names: list[str]
+    tags: list[str]
+    node_names: list[str]
+    from_nodes: list[str]
+    to_nodes: list[str]
+    from_inputs: list[str]
+    to_outputs: list[str]
+    namespaces: list[str]
+    load_versions: dict[str, str]
+    only_missing_outputs: bool
+    runner: str
+    is_async: bool
+    params: dict[str, Any]
+
+
+class RunErrorOut(BaseModel):
+    reason: FailureReason = Field(description="error: the pipeline raised; worker_lost: the "
+                                  "worker process died; timeout; interrupted: the service stopped.")
+    type: str = Field(description="The exception type.")
+    message: str = Field(description="The exception message, with credentials redacted.")
+
+
+class ProgressOut(BaseModel):
+    nodes_total: int
+    nodes_done: int
+
+
+class NodeOut(BaseModel):
+    name: str
+    status: NodeStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TimestampsOut(BaseModel):
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested_at: datetime | None
+
+
+class RunSummary(BaseModel):
+    run_id: str = Field(description="The run's identity, a uuid4.")
+    status: RunStatus
+    pipeline_names: list[str]
+    save_version: str = Field(description="What Kedro received as its run id: the save version "
+                              "of every versioned dataset the run wrote.")
+    waiting_for: list[str] = Field(description="Runs this queued run waits for because they "
+                                   "touch the same files.")
+    error: RunErrorOut | None
+    timestamps: TimestampsOut
+
+
+class RunOut(RunSummary):
+    request: RunRequestOut
+    env: str | None
+    kedro_version: str
+    project_commit: str | None
+    progress: ProgressOut
+    nodes: list[NodeOut]
+
+
+class RunPageOut(BaseModel):
+    items: list[RunSummary]
+    next: str | None = Field(description="Cursor of the next (older) page; null on the last.")
+
+
+class EventOut(BaseModel):
+    seq: int = Field(description="Position in the run's event stream, from 1.")
+    type: EventType
+    at: datetime
+    node: str | None
+    data: dict[str, Any]
+
+
+class EventPageOut(BaseModel):
+    items: list[EventOut]
+    last_seq: int = Field(description="Pass as `after` to get the events that follow.")
+
+
+class FieldErrorOut(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; every non-2xx response has this shape."""
+
+    type: str = Field(description="A URI reference naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldErrorOut] | None = Field(None, description="Field-level problems (422).")
+
+
+def run_summary(view: RunView) -> RunSummary:
+    return RunSummary(**_summary_fields(view))
+
+
+def run_out(view: RunView) -> RunOut:
+    run = view.run
+    return RunOut(
+        **_summary_fields(view),
+        request=RunRequestOut(**run.spec.to_record()),
+        env=run.env,
+        kedro_version=run.kedro_version,
+        project_commit=run.project_commit,
+        progress=ProgressOut(nodes_total=len(run.nodes), nodes_done=view.nodes_done),
+        nodes=[NodeOut(name=n.name, status=n.status, started_at=n.started_at,
+                       finished_at=n.finished_at) for n in view.nodes],
+    )
+
+
+def _summary_fields(view: RunView) -> dict[str, Any]:
+    run = view.run
+    error = run.error
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "pipeline_names": list(run.spec.pipeline_names),
+        "save_version": run.save_version,
+        "waiting_for": view.waiting_for,
+        "error": RunErrorOut(reason=error.reason, type=error.type, message=error.message)
+        if error else None,
+        "timestamps": TimestampsOut(queued_at=run.queued_at, started_at=run.started_at,
+                                    finished_at=run.finished_at,
+                                    cancel_requested_at=run.cancel_requested_at),
+    }
+
+
+def event_out(event: RunEvent) -> EventOut:
+    return EventOut(seq=event.seq, type=event.type, at=event.at, node=event.node, data=event.data)

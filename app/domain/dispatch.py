@@ -1,0 +1,93 @@
+"""Conflict-aware dispatch: which queued runs may start now.
+
+A queued run may start when a slot is free and it conflicts with no running run
+and no run queued before it. So runs that touch different files run in
+parallel, and among runs that touch the same files submission order is kept.
+This is pure bookkeeping; the service owns the I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from app.domain.runs import Footprint
+
+
+@dataclass(frozen=True, order=True)
+class QueuedRun:
+    save_version: str  # submission order: the only field compared
+    run_id: str = field(compare=False)
+    footprint: Footprint = field(compare=False)
+
+
+class DispatchQueue:
+    """Queued and running runs with their footprints. Not thread-safe: one owner."""
+
+    def __init__(self) -> None:
+        self._queued: list[QueuedRun] = []
+        self._running: dict[str, Footprint] = {}
+
+    def enqueue(self, run: QueuedRun) -> None:
+        bisect.insort(self._queued, run)
+
+    def remove_queued(self, run_id: str) -> bool:
+        for index, run in enumerate(self._queued):
+            if run.run_id == run_id:
+                del self._queued[index]
+                return True
+        return False
+
+    def mark_running(self, run: QueuedRun) -> None:
+        self.remove_queued(run.run_id)
+        self._running[run.run_id] = run.footprint
+
+    def finish(self, run_id: str) -> bool:
+        return self._running.pop(run_id, None) is not None
+
+    def is_queued(self, run_id: str) -> bool:
+        return any(run.run_id == run_id for run in self._queued)
+
+    def is_running(self, run_id: str) -> bool:
+        return run_id in self._running
+
+    @property
+    def queued_count(self) -> int:
+        return len(self._queued)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    def startable(self, free_slots: int) -> list[QueuedRun]:
+        """Up to ``free_slots`` runs that may start now, in submission order."""
+        chosen: list[QueuedRun] = []
+        passed_over: list[QueuedRun] = []
+        busy = list(self._running.values())
+        for run in self._queued:
+            if len(chosen) >= free_slots:
+                break
+            blocked = any(run.footprint.conflicts_with(fp) for fp in busy) or any(
+                run.footprint.conflicts_with(earlier.footprint) for earlier in passed_over
+            )
+            if blocked:
+                passed_over.append(run)
+            else:
+                chosen.append(run)
+                busy.append(run.footprint)
+        return chosen
+
+    def waiting_for(self, run_id: str) -> list[str]:
+        """The runs a queued run waits for: running or earlier-queued runs it conflicts with."""
+        for index, run in enumerate(self._queued):
+            if run.run_id == run_id:
+                running = [
+                    other for other, fp in self._running.items() if run.footprint.conflicts_with(fp)
+                ]
+                earlier = [
+                    other.run_id
+                    for other in self._queued[:index]
+                    if run.footprint.conflicts_with(other.footprint)
+                ]
+                return running + earlier
+        return []

@@ -1,0 +1,124 @@
+"""The interfaces the run service needs from the world, each with one job.
+
+Implementations: ``persistence.store.SqlRunStore``, ``kedro_bridge.inspector.KedroInspector``
+and ``worker.pool.ProcessWorkerPool``. Tests may pass in-memory fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from app.domain.reports import Report
+from app.domain.runs import (
+    EventType,
+    Run,
+    RunError,
+    RunEvent,
+    RunPlan,
+    RunSpec,
+    RunStatus,
+)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Move a run to ``target`` (only from a state the transition table allows) and,
+    if that happened, record ``event``. Applied atomically with the rest of its batch."""
+
+    run_id: str
+    target: RunStatus
+    at: datetime
+    event: EventType
+    error: RunError | None = None
+    event_data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AppendEvent:
+    run_id: str
+    type: EventType
+    at: datetime
+    node: str | None = None
+    data: dict[str, object] = field(default_factory=dict)
+
+
+StoreWrite = Transition | AppendEvent
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    next_cursor: str | None
+
+
+class RunStore(Protocol):
+    """Durable runs and events. Methods block; callers keep them off the event loop.
+
+    ``insert_run`` and ``write`` must be called from one thread at a time (the
+    service's writer thread); reads may come from any thread.
+    """
+
+    def insert_run(self, run: Run) -> None: ...
+
+    def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
+        """Apply every write in one transaction; returns, per write, whether it applied."""
+        ...
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def list_runs(
+        self, statuses: Sequence[RunStatus], pipeline: str | None, before: str | None, limit: int
+    ) -> RunPage: ...
+
+    def list_events(self, run_id: str, after: int, limit: int) -> list[RunEvent]: ...
+
+    def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
+        """Every run in one of ``statuses``, oldest submission first."""
+        ...
+
+    def last_save_version(self) -> str | None: ...
+
+
+class ProjectInspector(Protocol):
+    """The Kedro project as the API process sees it. Calls are serialised internally."""
+
+    env: str | None
+    kedro_version: str
+    project_commit: str | None
+
+    def plan(self, spec: RunSpec) -> RunPlan:
+        """Validate ``spec`` against the project. Raises ``InvalidRunRequest``."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunAssignment:
+    """Everything a worker needs to execute one run."""
+
+    run_id: str
+    save_version: str
+    spec: RunSpec
+
+
+class RunExecutor(Protocol):
+    """Where runs execute: a pool of slots, each running one run at a time.
+
+    ``deliver`` is called on the event loop's thread for every report.
+    """
+
+    async def start(self, deliver: Callable[[Report], None]) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def idle_slots(self) -> int: ...
+
+    def execute(self, assignment: RunAssignment) -> None: ...
+
+    def request_cancel(self, run_id: str) -> None: ...
+
+    def kill(self, run_id: str) -> bool:
+        """Stop the run's slot by force; its run is then reported as lost."""
+        ...

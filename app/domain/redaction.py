@@ -1,0 +1,39 @@
+"""Removing credentials from text before it is stored, logged or returned.
+
+Kedro's own ``_redact_url_credentials`` only covers URLs; messages from datasets
+and nodes carry secrets in other shapes too (``password=...``, bearer tokens,
+cloud keys), so every message leaving a run passes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "<redacted>"
+MAX_MESSAGE_CHARS = 4000
+
+# Each pattern keeps its first group and replaces the secret after it. All are
+# linear-time on adversarial input (no nested quantifiers).
+_PATTERNS = (
+    # scheme://user:password@host -> scheme://<redacted>@host
+    re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]{0,31}://)[^/\s@]{1,512}(?=@)"),
+    # ?X-Amz-Signature=...&token=... : query strings of URLs
+    re.compile(r"(://[^\s?]{1,2048}\?)[^\s#\"']{1,4096}"),
+    # Authorization: Bearer xxx / Basic xxx
+    re.compile(r"(?i)(\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    # key=value and key: value pairs whose key names a secret
+    re.compile(
+        r"(?i)(\b[\w.-]{0,64}(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+        r"|private[_-]?key|credential|session[_-]?key)[\w.-]{0,64}[\"']?\s*[=:]\s*[\"']?)"
+        r"[^\s\"',;&}]{1,4096}"
+    ),
+)
+
+
+def redact(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """Return ``text`` with credentials replaced by ``<redacted>``, cut to ``max_chars``."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
+    if len(text) > max_chars:
+        text = text[: max_chars - 1] + "…"
+    return text

@@ -1,0 +1,73 @@
+"""What a worker tells the service about the run it executes.
+
+These travel from worker processes to the API process (pickled through a pipe),
+so they hold only plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.domain.runs import FailureReason
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    at: datetime
+    worker_pid: int
+
+
+@dataclass(frozen=True)
+class NodeStarted:
+    run_id: str
+    node: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NodeCompleted:
+    run_id: str
+    node: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NodeFailed:
+    run_id: str
+    node: str
+    at: datetime
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunSucceeded:
+    run_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    run_id: str
+    at: datetime
+    reason: FailureReason
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunCancelled:
+    run_id: str
+    at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class CapacityChanged:
+    """A worker became ready (or idle): the service may dispatch more runs."""
+
+
+RunReport = RunStarted | NodeStarted | NodeCompleted | NodeFailed | RunSucceeded | RunFailed | RunCancelled
+Report = RunReport | CapacityChanged

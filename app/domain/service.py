@@ -1,0 +1,389 @@
+"""RunService: accepts runs, keeps them durable, dispatches them and records what happens.
+
+Concurrency model: everything that changes which runs are queued or running
+happens on the event loop under one ``asyncio.Lock``; every store call runs on a
+thread (one writer thread, so writes keep their order; a few reader threads).
+A run row is committed before ``submit`` returns, and a run is marked running
+in the store before a worker is told to execute it, so a crash can lose
+neither the run nor the fact that it may have started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from app.domain import reports
+from app.domain.dispatch import DispatchQueue, QueuedRun
+from app.domain.ports import (
+    AppendEvent,
+    ProjectInspector,
+    RunAssignment,
+    RunExecutor,
+    RunStore,
+    StoreWrite,
+    Transition,
+)
+from app.domain.runs import (
+    ACTIVE_STATUSES,
+    TERMINAL_EVENT,
+    TERMINAL_STATUSES,
+    EventType,
+    FailureReason,
+    NodeProgress,
+    Run,
+    RunError,
+    RunEvent,
+    RunSpec,
+    RunStatus,
+    node_progress,
+    utcnow,
+)
+from app.domain.save_versions import SaveVersionClock
+from app.errors import FieldError, InvalidRequest, RunNotFound, RunStateConflict
+
+logger = logging.getLogger("kedro_runs.service")
+
+T = TypeVar("T")
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run with what is derived from its events and from the dispatch queue."""
+
+    run: Run
+    nodes: list[NodeProgress]
+    waiting_for: list[str]
+
+    @property
+    def nodes_done(self) -> int:
+        return sum(1 for node in self.nodes if node.status == "completed")
+
+
+@dataclass(frozen=True)
+class RunListPage:
+    runs: list[RunView]
+    next_cursor: str | None
+
+
+class RunService:
+    """The run lifecycle. Construct, ``await start()``, use, ``await stop()``."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        inspector: ProjectInspector,
+        executor: RunExecutor,
+        *,
+        cancel_grace_seconds: float,
+    ) -> None:
+        self._store = store
+        self._inspector = inspector
+        self._executor = executor
+        self._cancel_grace_seconds = cancel_grace_seconds
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="run-store-writer")
+        self._readers = ThreadPoolExecutor(4, thread_name_prefix="run-store-reader")
+        self._planner = ThreadPoolExecutor(1, thread_name_prefix="kedro-planner")
+        self._queue = DispatchQueue()
+        self._lock = asyncio.Lock()
+        self._inbox: asyncio.Queue[reports.Report] = asyncio.Queue()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._clock = SaveVersionClock()
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+        self._cancel_pending: set[str] = set()  # running runs asked to stop
+        self._terminal_waiters: dict[str, list[asyncio.Future[None]]] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover from the previous process, then start executing queued runs."""
+        self._clock = SaveVersionClock(await self._read(self._store.last_save_version))
+        await self._recover_interrupted("the service stopped while the run was active")
+        for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
+            self._queue.enqueue(QueuedRun(run.save_version, run.run_id, run.footprint))
+        await self._executor.start(self._inbox.put_nowait)
+        self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
+        self._inbox.put_nowait(reports.CapacityChanged())
+
+    async def stop(self) -> None:
+        """Stop workers; runs still active end ``failed(interrupted)``; queued runs stay queued."""
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        for timer in self._grace_timers.values():
+            timer.cancel()
+        await self._executor.stop()
+        async with self._lock:
+            await self._recover_interrupted("the service shut down before the run finished",
+                                            reason=FailureReason.INTERRUPTED)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self._planner.shutdown(wait=True)
+
+    async def _recover_interrupted(
+        self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST
+    ) -> None:
+        active = await self._read(lambda: self._store.runs_in(sorted(ACTIVE_STATUSES)))
+        now = utcnow()
+        writes: list[StoreWrite] = []
+        for run in active:
+            if run.status is RunStatus.CANCELLING:
+                writes.append(Transition(run.run_id, RunStatus.CANCELLED, now,
+                                         EventType.RUN_CANCELLED, event_data={"detail": detail}))
+            else:
+                error = RunError(reason, "RunInterrupted", detail)
+                writes.append(Transition(run.run_id, RunStatus.FAILED, now, EventType.RUN_FAILED,
+                                         error=error, event_data=_error_data(error)))
+            self._queue.finish(run.run_id)
+        if writes:
+            await self._write(writes)
+            logger.warning("%d run(s) ended: %s", len(writes), detail)
+
+    # -- commands -------------------------------------------------------------
+
+    async def submit(self, spec: RunSpec, run_id: str) -> RunView:
+        """Validate ``spec``, store it as a queued run and schedule it. Raises InvalidRunRequest."""
+        plan = await asyncio.get_running_loop().run_in_executor(
+            self._planner, self._inspector.plan, spec
+        )
+        queued_at = utcnow()
+
+        def insert() -> Run:
+            run = Run(
+                run_id=run_id,
+                save_version=self._clock.next(queued_at),
+                status=RunStatus.QUEUED,
+                spec=spec,
+                nodes=plan.nodes,
+                footprint=plan.footprint,
+                env=self._inspector.env,
+                kedro_version=self._inspector.kedro_version,
+                project_commit=self._inspector.project_commit,
+                queued_at=queued_at,
+            )
+            self._store.insert_run(run)
+            return run
+
+        run = await self._on_writer(insert)
+        async with self._lock:
+            self._queue.enqueue(QueuedRun(run.save_version, run.run_id, run.footprint))
+            waiting_for = self._queue.waiting_for(run_id)
+        # The supervisor dispatches; the caller gets the run as accepted, without
+        # waiting for the claim to be written.
+        self._inbox.put_nowait(reports.CapacityChanged())
+        return RunView(run, node_progress(run, []), waiting_for)
+
+    async def cancel(self, run_id: str) -> RunView:
+        """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound,
+        RunStateConflict (the run already finished)."""
+        async with self._lock:
+            run = await self._read(lambda: self._store.get_run(run_id))
+            if run is None:
+                raise RunNotFound(f"No run with id {run_id}.")
+            if run.status in TERMINAL_STATUSES:
+                raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
+            now = utcnow()
+            if run.status is RunStatus.QUEUED:
+                await self._write([Transition(run_id, RunStatus.CANCELLED, now,
+                                              EventType.RUN_CANCELLED,
+                                              event_data={"detail": "cancelled while queued"})])
+                self._queue.remove_queued(run_id)
+                self._notify_terminal(run_id)
+                await self._dispatch()
+            elif run.status is RunStatus.RUNNING:
+                await self._write([Transition(run_id, RunStatus.CANCELLING, now,
+                                              EventType.RUN_CANCEL_REQUESTED)])
+                self._cancel_pending.add(run_id)
+                self._executor.request_cancel(run_id)
+                self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
+                    self._cancel_grace_seconds, self._kill_after_grace, run_id
+                )
+        return await self.get(run_id)
+
+    def _kill_after_grace(self, run_id: str) -> None:
+        self._grace_timers.pop(run_id, None)
+        if self._queue.is_running(run_id) and self._executor.kill(run_id):
+            logger.warning("run %s did not stop within %.1fs of cancel; its worker was killed",
+                           run_id, self._cancel_grace_seconds)
+
+    # -- queries --------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunView:
+        """The run with its node progress. Raises RunNotFound."""
+
+        def load() -> tuple[Run | None, list[RunEvent]]:
+            run = self._store.get_run(run_id)
+            if run is None:
+                return None, []
+            return run, self._store.list_events(run_id, 0, 100_000)
+
+        run, events = await self._read(load)
+        if run is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return RunView(run, node_progress(run, events), self._queue.waiting_for(run_id))
+
+    async def list_runs(
+        self, statuses: Sequence[RunStatus], pipeline: str | None, cursor: str | None, limit: int
+    ) -> RunListPage:
+        """Runs newest first, ``limit`` (at most MAX_PAGE) at a time. Raises InvalidRequest
+        for a cursor this service did not issue."""
+        before = _decode_cursor(cursor) if cursor else None
+        page = await self._read(
+            lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE))
+        )
+        views = [RunView(run, [], self._queue.waiting_for(run.run_id)) for run in page.runs]
+        next_cursor = _encode_cursor(page.next_cursor) if page.next_cursor else None
+        return RunListPage(views, next_cursor)
+
+    async def events(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
+        """The run's events with ``seq > after``, in order. Raises RunNotFound."""
+
+        def load() -> tuple[Run | None, list[RunEvent]]:
+            run = self._store.get_run(run_id)
+            return run, self._store.list_events(run_id, after, min(limit, 1000)) if run else []
+
+        run, events = await self._read(load)
+        if run is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return events
+
+    async def wait_until_finished(self, run_id: str, timeout: float) -> RunView:
+        """Wait (at most ``timeout`` s) for the run to end; returns the run as it is then."""
+        view = await self.get(run_id)
+        if view.run.status in TERMINAL_STATUSES:
+            return view
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._terminal_waiters.setdefault(run_id, []).append(waiter)
+        try:
+            view = await self.get(run_id)  # it may have ended while we registered
+            if view.run.status not in TERMINAL_STATUSES:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._terminal_waiters.get(run_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+        return await self.get(run_id)
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.queued_count
+
+    # -- reports from workers -------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            batch = [await self._inbox.get()]
+            while not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                async with self._lock:
+                    await self._apply_reports(batch)
+                    await self._dispatch()
+            except Exception:
+                logger.exception("failed to record worker reports; retrying the dispatch")
+                await asyncio.sleep(0.5)
+                self._inbox.put_nowait(reports.CapacityChanged())
+
+    async def _apply_reports(self, batch: list[reports.Report]) -> None:
+        writes: list[StoreWrite] = []
+        finished: list[str] = []
+        for report in batch:
+            write = self._write_for(report)
+            if write is None:
+                continue
+            writes.append(write)
+            if isinstance(write, Transition):
+                finished.append(write.run_id)
+        if writes:
+            await self._write(writes)
+        for run_id in finished:
+            self._queue.finish(run_id)
+            self._cancel_pending.discard(run_id)
+            timer = self._grace_timers.pop(run_id, None)
+            if timer is not None:
+                timer.cancel()
+            self._notify_terminal(run_id)
+
+    def _write_for(self, report: reports.Report) -> StoreWrite | None:
+        match report:
+            case reports.CapacityChanged():
+                return None
+            case reports.NodeStarted(run_id, node, at):
+                return AppendEvent(run_id, EventType.NODE_STARTED, at, node)
+            case reports.NodeCompleted(run_id, node, at):
+                return AppendEvent(run_id, EventType.NODE_COMPLETED, at, node)
+            case reports.NodeFailed(run_id, node, at, error_type, message):
+                return AppendEvent(run_id, EventType.NODE_FAILED, at, node,
+                                   {"type": error_type, "message": message})
+            case reports.RunSucceeded(run_id, at):
+                return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+            case reports.RunCancelled(run_id, at, detail):
+                return Transition(run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED,
+                                  event_data={"detail": detail})
+            case reports.RunFailed(run_id, at, reason, error_type, message):
+                if reason is FailureReason.WORKER_LOST and run_id in self._cancel_pending:
+                    return Transition(run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED,
+                                      event_data={"detail": "worker killed after the cancel "
+                                                  "grace period"})
+                error = RunError(reason, error_type, message)
+                return Transition(run_id, RunStatus.FAILED, at, EventType.RUN_FAILED,
+                                  error=error, event_data=_error_data(error))
+        return None
+
+    async def _dispatch(self) -> None:
+        """Start every queued run that may start now. Call with the lock held."""
+        for queued in self._queue.startable(self._executor.idle_slots()):
+            claimed = await self._write([Transition(queued.run_id, RunStatus.RUNNING, utcnow(),
+                                                    EventType.RUN_STARTED)])
+            if not claimed[0]:
+                self._queue.remove_queued(queued.run_id)
+                continue
+            run = await self._read(lambda run_id=queued.run_id: self._store.get_run(run_id))
+            assert run is not None
+            self._queue.mark_running(queued)
+            self._executor.execute(RunAssignment(run.run_id, run.save_version, run.spec))
+
+    def _notify_terminal(self, run_id: str) -> None:
+        for waiter in self._terminal_waiters.pop(run_id, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- threads --------------------------------------------------------------
+
+    async def _read(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+
+    async def _on_writer(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, call)
+
+    async def _write(self, writes: Sequence[StoreWrite]) -> list[bool]:
+        return await self._on_writer(lambda: self._store.write(writes))
+
+
+def _error_data(error: RunError) -> dict[str, object]:
+    return {"reason": str(error.reason), "type": error.type, "message": error.message}
+
+
+def _encode_cursor(save_version: str) -> str:
+    return base64.urlsafe_b64encode(save_version.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise InvalidRequest(
+            "The cursor is not one this service issued.",
+            [FieldError(("query", "cursor"), "not a cursor from a previous page")],
+        ) from error

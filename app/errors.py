@@ -1,0 +1,76 @@
+"""The error vocabulary of the service.
+
+Each error knows the HTTP status it maps to and a short stable ``code``; the API
+renders every one of them once, as RFC 9457 problem+json. Nothing here imports a
+web framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field of a request. ``loc`` is the path to the field."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
+
+
+class ServiceError(Exception):
+    """Base of every error the service reports to a caller."""
+
+    status: int = 500
+    code: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class RunNotFound(ServiceError):
+    status = 404
+    code = "run-not-found"
+    title = "Run not found"
+
+
+class RunStateConflict(ServiceError):
+    status = 409
+    code = "run-state-conflict"
+    title = "The run is not in a state that allows this"
+
+
+class InvalidRequest(ServiceError):
+    """The request is well-formed but asks for something that cannot be done."""
+
+    status = 422
+    code = "invalid-request"
+    title = "The request is not valid"
+
+    def __init__(self, detail: str, errors: list[FieldError]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class InvalidRunRequest(InvalidRequest):
+    """The run request names things the project does not have, or selects nothing."""
+
+    code = "invalid-run-request"
+    title = "The run request is not valid for this project"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    code = "service-unavailable"
+    title = "The service cannot take this request now"
+
+    def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProjectError(Exception):
+    """The Kedro project cannot be opened. Raised at start-up, never to a caller."""

@@ -1,0 +1,127 @@
+"""Executing one run inside a worker process, with Kedro hooks reporting its progress.
+
+The worker's session keeps the project's own hooks (``settings.HOOKS`` and
+plugin entry points); :class:`RunReporter` is registered beside them. Kedro's
+hooks see the save version as ``run_id``; the reporter knows which run of ours
+that is because a worker executes one run at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from app.domain import reports
+from app.domain.ports import RunAssignment
+from app.domain.redaction import redact
+from app.domain.runs import FailureReason, utcnow
+from app.kedro_bridge.project import ProjectLocation, open_session
+from app.kedro_bridge.runners import build_runner
+
+Send = Callable[[reports.Report], None]
+
+
+class RunCancelledError(Exception):
+    """Raised at a node boundary of a run whose cancellation was requested."""
+
+
+class RunReporter:
+    """Kedro hooks that turn node events into reports. Thread-safe (ThreadRunner)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._run_id: str | None = None
+        self._cancel = threading.Event()
+
+    def begin(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._cancel.clear()
+
+    def end(self) -> None:
+        self._run_id = None
+
+    def request_cancel(self, run_id: str) -> None:
+        if run_id == self._run_id:
+            self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        run_id = self._current()
+        if self._cancel.is_set():
+            raise RunCancelledError(f"cancelled before node {node.name}")
+        self._send(reports.NodeStarted(run_id, node.name, utcnow()))
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        self._send(reports.NodeCompleted(self._current(), node.name, utcnow()))
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Any) -> None:
+        self._send(reports.NodeFailed(self._current(), node.name, utcnow(),
+                                      type(error).__name__, redact(str(error))))
+
+    def _current(self) -> str:
+        if self._run_id is None:
+            raise RuntimeError("a Kedro hook fired outside a run")
+        return self._run_id
+
+
+class RunExecutor:
+    """Owns this process's KedroServiceSession and executes runs on it, one at a time."""
+
+    def __init__(self, location: ProjectLocation, send: Send) -> None:
+        self._session = open_session(location)
+        self.reporter = RunReporter(send)
+        # KedroServiceSession has no public way to add a hook implementation;
+        # its plugin manager is the one every run of this session uses.
+        self._session._hook_manager.register(self.reporter)
+
+    def execute(self, job: RunAssignment) -> reports.RunReport:
+        """Run ``job`` to its end and return the terminal report. Never raises."""
+        spec = job.spec
+        self.reporter.begin(job.run_id)
+        try:
+            self._session.run(
+                run_id=job.save_version,
+                pipeline_names=list(spec.pipeline_names),
+                tags=spec.tags or None,
+                runner=build_runner(spec.runner, spec.is_async),
+                node_names=spec.node_names or None,
+                from_nodes=list(spec.from_nodes) or None,
+                to_nodes=list(spec.to_nodes) or None,
+                from_inputs=list(spec.from_inputs) or None,
+                to_outputs=list(spec.to_outputs) or None,
+                load_versions=dict(spec.load_versions) or None,
+                namespaces=list(spec.namespaces) or None,
+                only_missing_outputs=spec.only_missing_outputs,
+                runtime_params=spec.params or None,
+            )
+        except RunCancelledError as cancelled:
+            return reports.RunCancelled(job.run_id, utcnow(), str(cancelled))
+        except Exception as error:
+            if self.reporter.cancel_requested and _caused_by_cancel(error):
+                return reports.RunCancelled(job.run_id, utcnow(), str(error))
+            return reports.RunFailed(job.run_id, utcnow(), FailureReason.ERROR,
+                                     type(error).__name__, redact(str(error)))
+        finally:
+            self.reporter.end()
+        return reports.RunSucceeded(job.run_id, utcnow())
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _caused_by_cancel(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, RunCancelledError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,280 @@
+"""KedroInspector: validates run requests against the project and plans them.
+
+Runs in the API process, which never executes a node. Resolving configuration
+with a caller's params uses Kedro's process-global OmegaConf resolvers, so every
+call into Kedro here is serialised by one lock. When no catalog or globals file
+mentions ``runtime_params``, the catalog cannot depend on params and is resolved
+once at start-up; otherwise it is resolved per request.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.domain.redaction import redact
+from app.domain.runs import Footprint, RunPlan, RunSpec
+from app.errors import FieldError, InvalidRunRequest
+from app.kedro_bridge.project import ProjectLocation, open_session, project_commit
+from app.kedro_bridge.runners import RUNNERS
+
+if TYPE_CHECKING:
+    from kedro.pipeline import Pipeline
+
+_MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
+_RUNTIME_PATTERNS = {"{default}": {"type": "kedro.io.MemoryDataset"}}
+
+
+@dataclass(frozen=True)
+class DatasetLocation:
+    """Where a dataset lives, as far as conflicts are concerned."""
+
+    key: str | None  # None: in memory, touches nothing shared
+    versioned: bool
+    type: str | None
+
+
+class KedroInspector:
+    """The project as the API process sees it. Thread-safe; calls are serialised."""
+
+    def __init__(self, location: ProjectLocation) -> None:
+        from kedro import __version__ as kedro_version
+        from kedro.framework.project import pipelines
+
+        self._lock = threading.Lock()
+        self._location = location
+        self.session = open_session(location)
+        self._pipelines: dict[str, Pipeline] = dict(pipelines.items())
+        self.kedro_version: str = kedro_version
+        self.project_commit = project_commit(location.project_path)
+        loader = self.session._get_config_loader()
+        self.env: str | None = loader.env or loader.default_run_env or None
+        self._params_free_catalog = not _config_mentions_runtime_params(
+            Path(loader.conf_source)
+        )
+        # The catalog as the project defines it, with no caller params.
+        self._default_catalog = _Catalog(self._catalog_config(None), location.project_path)
+
+    def close(self) -> None:
+        self.session.close()
+
+    @property
+    def pipeline_names(self) -> list[str]:
+        return sorted(self._pipelines)
+
+    def plan(self, spec: RunSpec) -> RunPlan:
+        """Validate ``spec`` and return the nodes it will run and the files it touches.
+
+        Raises InvalidRunRequest with one FieldError per problem found.
+        """
+        with self._lock:
+            combined = self._combined_pipeline(spec)
+            errors = _unknown_names(spec, combined)
+            if spec.runner not in RUNNERS:
+                errors.append(FieldError(("body", "runner"),
+                                         f"unknown runner {spec.runner!r}; allowed: "
+                                         f"{', '.join(sorted(RUNNERS))}"))
+            catalog = self._catalog_for(spec)
+            errors += _load_version_errors(spec, combined, catalog)
+            if errors:
+                raise InvalidRunRequest("The run request does not fit this project.", errors)
+            filtered = _filter(combined, spec)
+            return RunPlan(
+                nodes=tuple(node.name for node in filtered.nodes),
+                footprint=_footprint(filtered, catalog),
+            )
+
+    def _combined_pipeline(self, spec: RunSpec) -> Pipeline:
+        from kedro.pipeline import Pipeline
+        from kedro.utils import get_close_matches
+
+        combined = Pipeline([])
+        errors = []
+        for index, name in enumerate(spec.pipeline_names):
+            if name in self._pipelines:
+                combined += self._pipelines[name]
+                continue
+            matches = get_close_matches(name, self._pipelines.keys())
+            hint = f" Did you mean one of these instead? {', '.join(matches)}" if matches else ""
+            errors.append(FieldError(("body", "pipeline_names", index),
+                                     f"no pipeline named {name!r}.{hint}", "unknown_pipeline"))
+        if errors:
+            raise InvalidRunRequest("Unknown pipeline.", errors)
+        return combined
+
+    def _catalog_for(self, spec: RunSpec) -> _Catalog:
+        if self._params_free_catalog or not spec.params:
+            return self._default_catalog
+        catalog = _Catalog(self._catalog_config(spec.params), self._location.project_path)
+        return catalog
+
+    def _catalog_config(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        from kedro.framework.context.context import _convert_paths_to_absolute_posix
+
+        try:
+            config = self.session._get_config_loader(params or None)["catalog"]
+        except Exception as error:
+            raise InvalidRunRequest(
+                "The project's catalog cannot be resolved with these params.",
+                [FieldError(("body", "params"), redact(str(error)), "catalog_resolution")],
+            ) from error
+        config = _convert_paths_to_absolute_posix(self._location.project_path, dict(config))
+        # Only locations and types matter here; credentials stay out of this process.
+        return {
+            name: {k: v for k, v in entry.items() if k != "credentials"}
+            if isinstance(entry, dict) else entry
+            for name, entry in config.items()
+        }
+
+
+class _Catalog:
+    """Resolved dataset locations, memoised per dataset name."""
+
+    def __init__(self, config: dict[str, Any], project_path: Path) -> None:
+        from kedro.io.catalog_config_resolver import CatalogConfigResolver
+
+        self._resolver = CatalogConfigResolver(config, default_runtime_patterns=_RUNTIME_PATTERNS)
+        self._project_path = project_path
+        self._cache: dict[str, DatasetLocation] = {}
+
+    def locate(self, name: str) -> DatasetLocation:
+        if name not in self._cache:
+            self._cache[name] = self._locate(name)
+        return self._cache[name]
+
+    def _locate(self, name: str) -> DatasetLocation:
+        if name == "parameters" or name.startswith("params:"):
+            return DatasetLocation(None, False, None)
+        config = self._resolver.resolve_pattern(name)
+        type_name = str(config.get("type", ""))
+        if not type_name or type_name.rsplit(".", 1)[-1] in _MEMORY_TYPES:
+            return DatasetLocation(None, False, type_name or None)
+        target = config.get("filepath") or config.get("path")
+        key = _normalise(str(target)) if target else f"dataset:{name}"
+        return DatasetLocation(key, bool(config.get("versioned")), type_name)
+
+
+def _normalise(target: str) -> str:
+    if target.startswith("file://"):
+        target = target[len("file://"):]
+    if "://" in target:
+        return target
+    return os.path.normpath(target)
+
+
+def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
+    try:
+        return combined.filter(
+            tags=spec.tags or None,
+            from_nodes=spec.from_nodes or None,
+            to_nodes=spec.to_nodes or None,
+            node_names=spec.node_names or None,
+            from_inputs=spec.from_inputs or None,
+            to_outputs=spec.to_outputs or None,
+            node_namespaces=spec.namespaces or None,
+        )
+    except ValueError as error:
+        raise InvalidRunRequest(
+            "The filters select no node.",
+            [FieldError(("body",), f"the filters select no node of the pipeline: "
+                        f"{redact(str(error))}", "empty_selection")],
+        ) from error
+
+
+def _unknown_names(spec: RunSpec, pipeline: Pipeline) -> list[FieldError]:
+    node_names = {node.name for node in pipeline.nodes}
+    tags = set().union(*(node.tags for node in pipeline.nodes)) if pipeline.nodes else set()
+    namespaces = {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
+    datasets = pipeline.datasets()
+    checks: list[tuple[str, Iterable[str], set[str], str]] = [
+        ("node_names", spec.node_names, node_names, "node"),
+        ("from_nodes", spec.from_nodes, node_names, "node"),
+        ("to_nodes", spec.to_nodes, node_names, "node"),
+        ("tags", spec.tags, tags, "tag"),
+        ("namespaces", spec.namespaces, namespaces, "namespace"),
+        ("from_inputs", spec.from_inputs, datasets, "dataset"),
+        ("to_outputs", spec.to_outputs, datasets, "dataset"),
+    ]
+    errors = []
+    for field_name, requested, known, what in checks:
+        for index, name in enumerate(requested):
+            if name not in known:
+                errors.append(FieldError(("body", field_name, index),
+                                         f"no {what} named {name!r} in the selected pipelines"
+                                         f"{_suggest(name, known)}", f"unknown_{what}"))
+    return errors
+
+
+def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -> list[FieldError]:
+    datasets = pipeline.datasets()
+    errors = []
+    for name, version in spec.load_versions.items():
+        where = ("body", "load_versions", name)
+        if name not in datasets:
+            errors.append(FieldError(where, f"no dataset named {name!r} in the selected "
+                                     f"pipelines{_suggest(name, datasets)}", "unknown_dataset"))
+        elif not catalog.locate(name).versioned:
+            errors.append(FieldError(where, f"dataset {name!r} is not versioned",
+                                     "not_versioned"))
+        elif not _is_safe_version(version):
+            errors.append(FieldError(where, "a version must be one non-empty path component "
+                                     "(no '/', '\\', '..')", "bad_version"))
+    return errors
+
+
+def _is_safe_version(version: str) -> bool:
+    return bool(version) and version not in {".", ".."} and not any(
+        char in version for char in "/\\\x00"
+    )
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    from kedro.utils import get_close_matches
+
+    matches = get_close_matches(name, sorted(known))
+    return f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+def _namespace_prefixes(node: Any) -> list[str]:
+    if not node.namespace:
+        return []
+    parts = node.namespace.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _footprint(pipeline: Pipeline, catalog: _Catalog) -> Footprint:
+    reads: set[str] = set()
+    writes: set[str] = set()
+    versioned_writes: set[str] = set()
+    for node in pipeline.nodes:
+        for name in node.inputs:
+            location = catalog.locate(name)
+            if location.key:
+                reads.add(location.key)
+        for name in node.outputs:
+            location = catalog.locate(name)
+            if location.key:
+                (versioned_writes if location.versioned else writes).add(location.key)
+    return Footprint(frozenset(reads), frozenset(writes), frozenset(versioned_writes))
+
+
+def _config_mentions_runtime_params(conf_source: Path) -> bool:
+    """Whether any configuration file except parameters could read caller params.
+
+    Conservative: anything we cannot read (an archive, a remote source) counts as yes.
+    """
+    if not conf_source.is_dir():
+        return True
+    for path in conf_source.rglob("*"):
+        if not path.is_file() or path.name.startswith("parameters"):
+            continue
+        try:
+            if "runtime_params" in path.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            return True
+    return False

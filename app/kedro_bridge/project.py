@@ -1,0 +1,118 @@
+"""Opening a Kedro project and the one KedroServiceSession a process keeps for its life."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import ProjectError
+
+# kedro-telemetry is a hard dependency of kedro 1.7 and posts to the network
+# when a catalog is created. The service never sends telemetry, in any process.
+TELEMETRY_OFF = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
+
+
+def disable_telemetry() -> None:
+    """Turn telemetry off and plain logging on for this process and every child."""
+    os.environ.update(TELEMETRY_OFF)
+    os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("plain_logging.yml")))
+
+
+def quiet_known_warnings() -> None:
+    """Kedro 1.7 calls an OmegaConf API that warns on every config load; nothing to act on."""
+    warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
+
+
+@dataclass(frozen=True)
+class ProjectLocation:
+    """Where a Kedro project is and how to open it. Picklable: workers receive it."""
+
+    project_path: Path
+    package: str | None = None  # packaged mode: an installed project package
+    env: str | None = None
+    conf_source: Path | None = None
+
+
+def check_location(location: ProjectLocation) -> None:
+    """Raise ProjectError, with what to do about it, if ``location`` is not a Kedro project."""
+    if location.package is not None:
+        if location.conf_source is None or not location.conf_source.is_dir():
+            raise ProjectError(
+                f"Packaged mode needs --conf-source pointing at the project's conf directory; "
+                f"got {location.conf_source}."
+            )
+        return
+    pyproject = location.project_path / "pyproject.toml"
+    if not pyproject.is_file() or "[tool.kedro]" not in pyproject.read_text(encoding="utf-8"):
+        raise ProjectError(
+            f"{location.project_path} is not a Kedro project (no pyproject.toml with a "
+            "[tool.kedro] table). Pass --project DIR (or set KEDRO_RUNS_PROJECT), or run "
+            "from inside a project. The bundled demo: --project examples/spaceflights"
+        )
+
+
+def open_session(location: ProjectLocation):  # type: ignore[no-untyped-def]
+    """Configure the project in this process and create its KedroServiceSession.
+
+    Returns the session (``serving_mode=True``: all pipelines loaded up front).
+    Call once per process.
+    """
+    disable_telemetry()
+    quiet_known_warnings()
+    from kedro.framework.project import configure_project
+    from kedro.framework.session import KedroServiceSession
+    from kedro.framework.startup import bootstrap_project
+
+    check_location(location)
+    try:
+        if location.package is not None:
+            configure_project(location.package)
+        else:
+            bootstrap_project(location.project_path)
+        return KedroServiceSession.create(
+            project_path=location.project_path,
+            env=location.env,
+            conf_source=str(location.conf_source) if location.conf_source else None,
+            serving_mode=True,
+        )
+    except Exception as error:
+        raise ProjectError(f"Could not open the Kedro project: {error}") from error
+
+
+def use_plain_logging(level: str) -> None:
+    """Replace Kedro's rich console logging with one plain stderr handler.
+
+    Rich logging costs about 12 ms per run; a plain handler costs almost nothing.
+    """
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+            },
+            "handlers": {
+                "stderr": {"class": "logging.StreamHandler", "formatter": "plain"},
+            },
+            "root": {"level": level.upper(), "handlers": ["stderr"]},
+            "loggers": {"kedro": {"level": level.upper(), "propagate": True, "handlers": []}},
+        }
+    )
+
+
+def project_commit(project_path: Path) -> str | None:
+    """The git commit of the project's checkout, if it is one."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(project_path), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else None

@@ -1,0 +1,42 @@
+"""create_app(settings) -> FastAPI: routers, error handlers, lifespan. Nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.api import health, runs
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.problems import install_problem_handlers
+from app.api.schemas import Problem
+from app.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service as an ASGI app. Opening the project, the store and the worker pool
+    happens in the lifespan, not here."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.wiring import open_run_service
+
+        async with AsyncExitStack() as stack:
+            app.state.run_service = await stack.enter_async_context(open_run_service(settings))
+            yield
+
+    app = FastAPI(
+        title="kedro-runs",
+        version=__version__,
+        description="Run the pipelines of a Kedro project over HTTP: submit, watch, cancel.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_problem_handlers(app)
+    app.include_router(runs.router)
+    app.include_router(health.router)
+    # Registered so every problem response can reference one shared schema.
+    app.openapi_components = {"schemas": {"Problem": Problem.model_json_schema()}}  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,34 @@
+"""Schema migrations: an ordered list of steps, each applied once, recorded in
+``schema_version``. Add a step to change the schema; never edit an applied one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from app.domain.runs import utcnow
+from app.persistence.tables import metadata, run_events, run_pipelines, runs, schema_version
+
+
+def _initial_schema(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[runs, run_pipelines, run_events])
+
+
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, _initial_schema),
+]
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema up to date; returns the version it is at."""
+    with engine.begin() as connection:
+        if not inspect(connection).has_table(schema_version.name):
+            schema_version.create(connection)
+        applied = set(connection.scalars(select(schema_version.c.version)))
+        for version, step in MIGRATIONS:
+            if version in applied:
+                continue
+            step(connection)
+            connection.execute(schema_version.insert().values(version=version, applied_at=utcnow()))
+        return max(version for version, _ in MIGRATIONS)

@@ -1,0 +1,200 @@
+"""SqlRunStore: the RunStore port over SQLAlchemy 2 Core."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+
+from app.domain.ports import AppendEvent, RunPage, StoreWrite, Transition
+from app.domain.runs import (
+    TERMINAL_STATUSES,
+    EventType,
+    FailureReason,
+    Footprint,
+    Run,
+    RunError,
+    RunEvent,
+    RunSpec,
+    RunStatus,
+    sources_of,
+)
+from app.persistence.engine import open_engine
+from app.persistence.migrations import migrate
+from app.persistence.tables import run_events, run_pipelines, runs
+
+
+class SqlRunStore:
+    """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
+
+    def __init__(self, url: str) -> None:
+        self._writer = open_engine(url, writer=True)
+        self._reader = open_engine(url, writer=False)
+        migrate(self._writer)
+
+    def close(self) -> None:
+        self._writer.dispose()
+        self._reader.dispose()
+
+    # -- writes ---------------------------------------------------------------
+
+    def insert_run(self, run: Run) -> None:
+        with self._writer.begin() as connection:
+            connection.execute(runs.insert().values(_run_values(run)))
+            connection.execute(
+                run_pipelines.insert(),
+                [{"run_id": run.run_id, "pipeline_name": name}
+                 for name in dict.fromkeys(run.spec.pipeline_names)],
+            )
+            _append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+
+    def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
+        with self._writer.begin() as connection:
+            return [_apply(connection, write) for write in writes]
+
+    # -- reads ----------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._reader.connect() as connection:
+            row = connection.execute(select(runs).where(runs.c.run_id == run_id)).first()
+        return _run_from_row(row) if row else None
+
+    def list_runs(
+        self, statuses: Sequence[RunStatus], pipeline: str | None, before: str | None, limit: int
+    ) -> RunPage:
+        query = select(runs).order_by(runs.c.save_version.desc()).limit(limit + 1)
+        if statuses:
+            query = query.where(runs.c.status.in_([str(status) for status in statuses]))
+        if pipeline is not None:
+            query = query.where(
+                runs.c.run_id.in_(
+                    select(run_pipelines.c.run_id).where(run_pipelines.c.pipeline_name == pipeline)
+                )
+            )
+        if before is not None:
+            query = query.where(runs.c.save_version < before)
+        with self._reader.connect() as connection:
+            rows = connection.execute(query).all()
+        page = [_run_from_row(row) for row in rows[:limit]]
+        next_cursor = page[-1].save_version if len(rows) > limit else None
+        return RunPage(page, next_cursor)
+
+    def list_events(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
+        query = (
+            select(run_events)
+            .where(and_(run_events.c.run_id == run_id, run_events.c.seq > after))
+            .order_by(run_events.c.seq)
+            .limit(limit)
+        )
+        with self._reader.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            RunEvent(row.run_id, row.seq, EventType(row.type), row.at, row.node,
+                     json.loads(row.data))
+            for row in rows
+        ]
+
+    def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
+        query = (
+            select(runs)
+            .where(runs.c.status.in_([str(status) for status in statuses]))
+            .order_by(runs.c.save_version)
+        )
+        with self._reader.connect() as connection:
+            return [_run_from_row(row) for row in connection.execute(query)]
+
+    def last_save_version(self) -> str | None:
+        with self._reader.connect() as connection:
+            return connection.scalar(select(func.max(runs.c.save_version)))
+
+
+def _apply(connection: Connection, write: StoreWrite) -> bool:
+    if isinstance(write, AppendEvent):
+        _append_event(connection, write)
+        return True
+    return _transition(connection, write)
+
+
+def _transition(connection: Connection, move: Transition) -> bool:
+    values: dict[str, Any] = {"status": str(move.target)}
+    if move.target is RunStatus.RUNNING:
+        values["started_at"] = move.at
+    elif move.target is RunStatus.CANCELLING:
+        values["cancel_requested_at"] = move.at
+    elif move.target in TERMINAL_STATUSES:
+        values["finished_at"] = move.at
+    if move.error is not None:
+        values.update(failure_reason=str(move.error.reason), error_type=move.error.type,
+                      error_message=move.error.message)
+    # Conditional: only from a state the transition table allows, so two writers
+    # cannot both move the same run, and a terminal run never changes.
+    allowed = [str(status) for status in sources_of(move.target)]
+    result = connection.execute(
+        update(runs)
+        .where(and_(runs.c.run_id == move.run_id, runs.c.status.in_(allowed)))
+        .values(values)
+    )
+    if result.rowcount != 1:
+        return False
+    _append_event(connection, AppendEvent(move.run_id, move.event, move.at, None, move.event_data))
+    return True
+
+
+def _append_event(connection: Connection, event: AppendEvent) -> None:
+    # One writer at a time (the service's writer thread, inside a write
+    # transaction), so max + 1 cannot race.
+    last = connection.scalar(
+        select(func.coalesce(func.max(run_events.c.seq), 0)).where(
+            run_events.c.run_id == event.run_id
+        )
+    )
+    connection.execute(
+        run_events.insert().values(
+            run_id=event.run_id,
+            seq=int(last or 0) + 1,
+            type=str(event.type),
+            at=event.at,
+            node=event.node,
+            data=json.dumps(event.data),
+        )
+    )
+
+
+def _run_values(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "save_version": run.save_version,
+        "status": str(run.status),
+        "spec": json.dumps(run.spec.to_record()),
+        "nodes": json.dumps(list(run.nodes)),
+        "footprint": json.dumps(run.footprint.to_record()),
+        "env": run.env,
+        "kedro_version": run.kedro_version,
+        "project_commit": run.project_commit,
+        "queued_at": run.queued_at,
+    }
+
+
+def _run_from_row(row: Row[Any]) -> Run:
+    error = None
+    if row.failure_reason is not None:
+        error = RunError(FailureReason(row.failure_reason), row.error_type or "",
+                         row.error_message or "")
+    return Run(
+        run_id=row.run_id,
+        save_version=row.save_version,
+        status=RunStatus(row.status),
+        spec=RunSpec.from_record(json.loads(row.spec)),
+        nodes=tuple(json.loads(row.nodes)),
+        footprint=Footprint.from_record(json.loads(row.footprint)),
+        env=row.env,
+        kedro_version=row.kedro_version,
+        project_commit=row.project_commit,
+        queued_at=row.queued_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cancel_requested_at=row.cancel_requested_at,
+        error=error,
+    )

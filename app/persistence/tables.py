@@ -1,0 +1,90 @@
+"""The schema, as SQLAlchemy Core tables. Portable across SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as ISO 8601 text, so ordering and precision are the
+    same on every dialect."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(36), primary_key=True),
+    # Unique and increasing in submission order: also the keyset for paging.
+    Column("save_version", String(32), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("spec", Text, nullable=False),  # JSON: the request as accepted
+    Column("nodes", Text, nullable=False),  # JSON: node names in execution order
+    Column("footprint", Text, nullable=False),  # JSON: files read and written
+    Column("env", String(255)),
+    Column("kedro_version", String(32), nullable=False),
+    Column("project_commit", String(64)),
+    Column("queued_at", UtcTimestamp, nullable=False),
+    Column("started_at", UtcTimestamp),
+    Column("finished_at", UtcTimestamp),
+    Column("cancel_requested_at", UtcTimestamp),
+    Column("failure_reason", String(32)),
+    Column("error_type", String(255)),
+    Column("error_message", Text),
+    Index("ix_runs_status_save_version", "status", "save_version"),
+)
+
+run_pipelines = Table(
+    "run_pipelines",
+    metadata,
+    Column("run_id", String(36), ForeignKey("runs.run_id"), primary_key=True),
+    Column("pipeline_name", String(255), primary_key=True),
+    Index("ix_run_pipelines_name", "pipeline_name", "run_id"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("run_id", String(36), ForeignKey("runs.run_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(32), nullable=False),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("node", Text),
+    Column("data", Text, nullable=False),  # JSON
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", UtcTimestamp, nullable=False),
+)

@@ -1,0 +1,83 @@
+"""One typed settings tree, read once at start-up and passed to whatever needs it.
+
+Every field is also an environment variable with the prefix ``KEDRO_RUNS_``
+(``KEDRO_RUNS_WORKERS=4``); command-line flags override the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+def _default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """How one kedro-runs process is configured."""
+
+    model_config = SettingsConfigDict(env_prefix="KEDRO_RUNS_", extra="forbid", frozen=True)
+
+    project: Annotated[
+        Path | None,
+        Field(description="Kedro project directory. Default: the current directory."),
+    ] = None
+    package: Annotated[
+        str | None,
+        Field(
+            description="Packaged mode: the import name of an installed Kedro project package. "
+            "Use with conf_source."
+        ),
+    ] = None
+    env: Annotated[str | None, Field(description="Kedro configuration environment.")] = None
+    conf_source: Annotated[
+        Path | None, Field(description="Configuration directory (required in packaged mode).")
+    ] = None
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    workers: Annotated[int, Field(ge=1, le=256, default_factory=_default_workers)]
+    database: Annotated[
+        str | None,
+        Field(description="SQLAlchemy URL of the run store. Default: SQLite in state_dir."),
+    ] = None
+    state_dir: Annotated[
+        Path | None,
+        Field(description="Where the embedded store lives. Default: <project>/.kedro-runs."),
+    ] = None
+    cancel_grace_seconds: Annotated[
+        float,
+        Field(gt=0, le=3600, description="How long a cancelled run may take to reach a node "
+              "boundary before its worker process is killed."),
+    ] = 10.0
+    worker_start_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
+    log_level: str = "info"
+    worker_log_level: Annotated[
+        str, Field(description="Level of the plain log handler in worker processes.")
+    ] = "WARNING"
+
+    @model_validator(mode="after")
+    def _packaged_mode_needs_conf(self) -> Settings:
+        if self.package is not None and self.conf_source is None:
+            raise ValueError("packaged mode (package) needs conf_source: the project's conf/ directory")
+        return self
+
+    def project_root(self) -> Path:
+        """The project directory; relative dataset paths resolve against it."""
+        return (self.project or Path.cwd()).resolve()
+
+    def store_url(self) -> str:
+        """The run store's SQLAlchemy URL."""
+        if self.database:
+            return self.database
+        return f"sqlite:///{self.resolved_state_dir() / 'runs.db'}"
+
+    def resolved_state_dir(self) -> Path:
+        return (self.state_dir or self.project_root() / ".kedro-runs").resolve()

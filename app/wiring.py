@@ -1,0 +1,55 @@
+"""Assembling the run service from its parts, and taking it apart in reverse."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from app.domain.service import RunService
+from app.kedro_bridge.inspector import KedroInspector
+from app.kedro_bridge.project import (
+    ProjectLocation,
+    check_location,
+    disable_telemetry,
+    use_plain_logging,
+)
+from app.persistence.store import SqlRunStore
+from app.settings import Settings
+from app.worker.pool import ProcessWorkerPool
+from app.worker.process import WorkerConfig
+
+logger = logging.getLogger("kedro_runs")
+
+
+def project_location(settings: Settings) -> ProjectLocation:
+    return ProjectLocation(
+        project_path=settings.project_root(),
+        package=settings.package,
+        env=settings.env,
+        conf_source=settings.conf_source.resolve() if settings.conf_source else None,
+    )
+
+
+@asynccontextmanager
+async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
+    """Open project, store and pool; yield the started service; close all in reverse
+    (the pool stops first)."""
+    disable_telemetry()
+    location = project_location(settings)
+    check_location(location)
+    inspector = KedroInspector(location)
+    use_plain_logging(settings.log_level)  # opening the project installed Kedro's rich logging
+    store = SqlRunStore(settings.store_url())
+    pool = ProcessWorkerPool(WorkerConfig(location, settings.worker_log_level), settings.workers)
+    service = RunService(store, inspector, pool,
+                         cancel_grace_seconds=settings.cancel_grace_seconds)
+    await service.start()
+    logger.info("serving %s with %d worker(s); store %s", location.project_path,
+                settings.workers, settings.store_url())
+    try:
+        yield service
+    finally:
+        await service.stop()
+        store.close()
+        inspector.close()

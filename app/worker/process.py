@@ -1,0 +1,63 @@
+"""The body of one worker process (started with the ``spawn`` method).
+
+The main thread executes runs; a listener thread reads the job pipe, so a
+cancel request reaches a busy worker. When the API process goes away the job
+pipe closes and the worker exits at once, even mid-run, so a run can never go
+on writing files behind a restarted service.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from app.domain import reports
+from app.domain.ports import RunAssignment
+from app.kedro_bridge.project import ProjectLocation, use_plain_logging
+from app.worker.messages import CancelRun, StartRun, WorkerReady
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    location: ProjectLocation
+    log_level: str = "WARNING"
+
+
+def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> None:
+    """Entry point of a worker process. Never returns normally."""
+    from app.kedro_bridge.execution import RunExecutor
+
+    send_lock = threading.Lock()
+
+    def send(message: object) -> None:
+        with send_lock:
+            results.send(message)
+
+    executor = RunExecutor(config.location, send)
+    use_plain_logging(config.log_level)
+    inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
+    threading.Thread(
+        target=_listen, args=(jobs, inbox, executor.reporter.request_cancel), daemon=True,
+        name="job-listener",
+    ).start()
+    send(WorkerReady(os.getpid()))
+    while True:
+        assignment = inbox.get()
+        report: reports.RunReport = executor.execute(assignment)
+        send(report)
+
+
+def _listen(jobs: Connection, inbox: queue.SimpleQueue[RunAssignment], cancel: object) -> None:
+    try:
+        while True:
+            message = jobs.recv()
+            if isinstance(message, StartRun):
+                inbox.put(message.assignment)
+            elif isinstance(message, CancelRun):
+                cancel(message.run_id)  # type: ignore[operator]
+    except (EOFError, OSError):
+        # The API process is gone (or closed us): stop now, mid-run or not.
+        os._exit(0)

@@ -1,0 +1,1 @@
+"""A small Kedro project that the kedro-runs tests run for real."""

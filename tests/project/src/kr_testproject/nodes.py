@@ -1,0 +1,58 @@
+"""Node functions of the test project. Each is tiny and deterministic."""
+
+from __future__ import annotations
+
+import os
+import time
+
+
+def return_one() -> int:
+    return 1
+
+
+def write_tenant(tenant: str, delay: float) -> str:
+    time.sleep(delay)
+    return f"tenant={tenant}"
+
+
+def prepare(names: str, token: str) -> str:
+    lines = [line for line in names.splitlines() if line and line != "name"]
+    return "\n".join(f"{token}:{line}" for line in lines)
+
+
+def finish(intermediate: str, delay: float) -> str:
+    # Reading happens before this sleep; the sleep widens the window in which
+    # another run could overwrite the shared intermediate file mid-pipeline.
+    time.sleep(delay)
+    return intermediate.upper()
+
+
+def echo_payload(payload: str) -> str:
+    return payload
+
+
+def sleep_step(value: int, seconds: float) -> int:
+    time.sleep(seconds)
+    return value + 1
+
+
+def start_count() -> int:
+    return 0
+
+
+def sleep_forever(seconds: float) -> int:
+    # Ignores cancellation: the service must kill the worker after its grace period.
+    time.sleep(seconds)
+    return 0
+
+
+def exit_process() -> int:
+    os._exit(3)
+
+
+def raise_error(message: str) -> int:
+    raise ValueError(message)
+
+
+def summarise(message: str) -> str:
+    return f"report: {message}"

@@ -1,0 +1,51 @@
+"""Pipelines of the test project, one per behaviour the tests exercise."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from kr_testproject import nodes
+
+
+def _slow() -> Pipeline:
+    steps = [node(nodes.start_count, None, "count_0", name="slow_start", tags=["slow"])]
+    for i in range(1, 4):
+        steps.append(
+            node(
+                nodes.sleep_step,
+                [f"count_{i - 1}", "params:slow.seconds"],
+                f"count_{i}",
+                name=f"slow_step_{i}",
+                tags=["slow"],
+            )
+        )
+    return Pipeline(steps)
+
+
+def _reporting() -> Pipeline:
+    return pipeline(
+        [node(nodes.summarise, "params:message", "report", name="summarise", tags=["report"])],
+        namespace="reporting",
+        parameters={"params:message"},
+    )
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    stages = Pipeline(
+        [
+            node(nodes.prepare, ["names", "params:token"], "stage_intermediate", name="prepare", tags=["stage"]),
+            node(nodes.finish, ["stage_intermediate", "params:delay"], "stage_final", name="finish", tags=["stage"]),
+        ]
+    )
+    return {
+        "__default__": stages,
+        "noop": Pipeline([node(nodes.return_one, None, "one", name="return_one", tags=["trivial"])]),
+        "tenant": Pipeline([node(nodes.write_tenant, ["params:tenant", "params:delay"], "tenant_out", name="write_tenant")]),
+        "stages": stages,
+        "versioned": Pipeline([node(nodes.echo_payload, "params:payload", "payload", name="echo_payload")]),
+        "slow": _slow(),
+        "stuck": Pipeline([node(nodes.sleep_forever, "params:sleep_forever", "stuck_out", name="sleep_forever")]),
+        "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
+        "fail": Pipeline([node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]),
+        "reporting": _reporting(),
+    }
