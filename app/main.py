@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from app import __version__
 from app.api import health, runs
 from app.api.body_limit import BodyLimitMiddleware
-from app.api.problems import install_problem_handlers
-from app.api.schemas import Problem
+from app.api.problems import add_problem_schema, install_problem_handlers
 from app.settings import Settings
 
 
@@ -37,6 +38,14 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(runs.router)
     app.include_router(health.router)
-    # Registered so every problem response can reference one shared schema.
-    app.openapi_components = {"schemas": {"Problem": Problem.model_json_schema()}}  # type: ignore[attr-defined]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            add_problem_schema(schema)  # one schema every problem response references
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api.deps import RunServiceDep
+from app.api.problems import problem_responses
+from app.errors import ServiceUnavailable
+
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", operation_id="getLiveness", summary="The process is alive")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    operation_id="getReadiness",
+    summary="The service can run pipelines",
+    responses=problem_responses(503),
+)
+async def readyz(service: RunServiceDep) -> dict[str, object]:
+    """Ready when the project is loaded and at least one worker process is ready."""
+    workers = service.ready_workers
+    if workers == 0:
+        raise ServiceUnavailable("No worker process is ready yet.", retry_after_seconds=2)
+    return {"status": "ready", "workers_ready": workers, "queued": service.queue_depth}

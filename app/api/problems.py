@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
-from app.domain.redaction import redact
 from app.errors import InvalidRequest, ServiceError, ServiceUnavailable
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -49,6 +48,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def add_problem_schema(schema: dict[str, Any]) -> None:
+    """Put the shared Problem schema (and what it references) into an OpenAPI document."""
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(problem.pop("$defs", {}))
+    components["Problem"] = problem
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
@@ -65,7 +72,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
             FieldErrorOut(loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
-                          msg=redact(str(e["msg"]), 1000), type=str(e["type"]))
+                          msg=str(e["msg"])[:1000], type=str(e["type"]))
             for e in error.errors()
         ]
         return problem_response(422, "validation-error", "The request is not valid",

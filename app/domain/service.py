@@ -45,7 +45,7 @@ from app.domain.runs import (
     node_progress,
     utcnow,
 )
-from app.domain.save_versions import SaveVersionClock
+from app.domain.save_versions import SaveVersionClock, parse_save_version
 from app.errors import FieldError, InvalidRequest, RunNotFound, RunStateConflict
 
 logger = logging.getLogger("kedro_runs.service")
@@ -278,6 +278,10 @@ class RunService:
     def queue_depth(self) -> int:
         return self._queue.queued_count
 
+    @property
+    def ready_workers(self) -> int:
+        return self._executor.ready_workers
+
     # -- reports from workers -------------------------------------------------
 
     async def _supervise(self) -> None:
@@ -381,7 +385,9 @@ def _encode_cursor(save_version: str) -> str:
 def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(padded.encode()).decode()
+        save_version = base64.urlsafe_b64decode(padded.encode()).decode()
+        parse_save_version(save_version)
+        return save_version
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise InvalidRequest(
             "The cursor is not one this service issued.",

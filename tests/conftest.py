@@ -1,0 +1,158 @@
+"""Shared fixtures: a copy of the test Kedro project and the real service started on it.
+
+The service runs as a real subprocess (``python -m app serve``) on a free loopback
+port, with real worker processes and a real SQLite file, so tests can kill it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PROJECT_TEMPLATE = Path(__file__).parent / "project"
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def copy_project(destination: Path) -> Path:
+    target = destination / "project"
+    shutil.copytree(PROJECT_TEMPLATE, target, ignore=shutil.ignore_patterns(
+        "__pycache__", ".kedro-runs", "*.egg-info"))
+    return target
+
+
+class ServiceProcess:
+    """One `kedro-runs serve` process and an HTTP client for it."""
+
+    def __init__(self, project: Path, *, workers: int = 2, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+        self.project = project
+        self.workers = workers
+        self.extra_args = extra_args or []
+        self.env = env or {}
+        self.log_path = log_path or project / "service.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> ServiceProcess:
+        self.port = free_port()
+        command = [sys.executable, "-m", "app", "serve", "--project", str(self.project),
+                   "--port", str(self.port), "--workers", str(self.workers),
+                   "--log-level", "warning", *self.extra_args]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                start_new_session=True,  # its own process group: kill -9 reaches the workers
+            )
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"service exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"service not ready: {self.log_path.read_text()[-3000:]}")
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.client.get("/readyz")
+            if response.status_code == 200 and response.json()["workers_ready"] >= count:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"fewer than {count} workers ready")
+
+    def kill_hard(self) -> None:
+        """SIGKILL the service and its whole process group (API and workers)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self.client.close()
+
+    # -- conveniences -------------------------------------------------------------
+
+    def submit(self, **body: Any) -> dict[str, Any]:
+        response = self.client.post("/runs", json=body)
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def wait(self, run_id: str, statuses: set[str] | None = None,
+             timeout: float = 60) -> dict[str, Any]:
+        wanted = statuses or TERMINAL
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.get(run_id)
+            if run["status"] in wanted:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {run['status']}")
+            time.sleep(0.05)
+
+    def events(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        response = self.client.get(f"/runs/{run_id}/events", params={"after": after})
+        assert response.status_code == 200, response.text
+        return list(response.json()["items"])
+
+
+def ledger(project: Path) -> list[str]:
+    path = project / "data" / "ledger.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@pytest.fixture(scope="session")
+def shared_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture(scope="session")
+def service(shared_project: Path) -> Iterator[ServiceProcess]:
+    """One service for the tests that do not need a process of their own."""
+    process = ServiceProcess(shared_project, extra_args=["--cancel-grace-seconds", "2"])
+    process.start()
+    process.wait_for_workers(2)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path)
