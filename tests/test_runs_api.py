@@ -54,6 +54,7 @@ def test_events_are_ordered_with_seq_and_resume_after(service: ServiceProcess) -
     assert [(e["type"], e["node"]) for e in events] == [
         ("run_queued", None), ("run_started", None),
         ("node_started", "prepare"), ("node_completed", "prepare"),
+        ("node_started", "pause"), ("node_completed", "pause"),
         ("node_started", "finish"), ("node_completed", "finish"),
         ("run_succeeded", None),
     ]

@@ -60,7 +60,7 @@ def test_unknown_names_in_filters(
 
 def test_filters_that_select_no_node(service: ServiceProcess) -> None:
     problem = _problem(service, {"pipeline_names": ["stages"], "node_names": ["prepare"],
-                                 "from_nodes": ["finish"]})
+                                 "from_nodes": ["pause"]})
     assert "select no node" in problem["detail"]
 
 

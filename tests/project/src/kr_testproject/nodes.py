@@ -20,10 +20,14 @@ def prepare(names: str, token: str) -> str:
     return "\n".join(f"{token}:{line}" for line in lines)
 
 
-def finish(intermediate: str, delay: float) -> str:
-    # Reading happens before this sleep; the sleep widens the window in which
-    # another run could overwrite the shared intermediate file mid-pipeline.
+def pause(intermediate: str, delay: float) -> bool:
+    # Widens the window between writing the shared intermediate file and reading
+    # it again in `finish`, in which an overlapping run would overwrite it.
     time.sleep(delay)
+    return bool(intermediate)
+
+
+def finish(intermediate: str, paused: bool) -> str:
     return intermediate.upper()
 
 

@@ -34,7 +34,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     stages = Pipeline(
         [
             node(nodes.prepare, ["names", "params:token"], "stage_intermediate", name="prepare", tags=["stage"]),
-            node(nodes.finish, ["stage_intermediate", "params:delay"], "stage_final", name="finish", tags=["stage"]),
+            node(nodes.pause, ["stage_intermediate", "params:delay"], "stage_paused", name="pause", tags=["stage"]),
+            node(nodes.finish, ["stage_intermediate", "stage_paused"], "stage_final", name="finish", tags=["stage"]),
         ]
     )
     return {
