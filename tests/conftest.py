@@ -41,12 +41,14 @@ class ServiceProcess:
     """One `kedro-runs serve` process and an HTTP client for it."""
 
     def __init__(self, project: Path, *, workers: int = 2, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
+                 env: dict[str, str] | None = None, log_path: Path | None = None,
+                 project_flag: bool = True) -> None:
         self.project = project
         self.workers = workers
         self.extra_args = extra_args or []
         self.env = env or {}
         self.log_path = log_path or project / "service.log"
+        self.project_flag = project_flag  # False: the service finds the project by itself
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(timeout=30)
@@ -57,12 +59,14 @@ class ServiceProcess:
 
     def start(self, timeout: float = 90) -> ServiceProcess:
         self.port = free_port()
-        command = [sys.executable, "-m", "app", "serve", "--project", str(self.project),
+        location = ["--project", str(self.project)] if self.project_flag else []
+        command = [sys.executable, "-m", "app", "serve", *location,
                    "--port", str(self.port), "--workers", str(self.workers),
                    "--log-level", "warning", *self.extra_args]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                cwd=self.project,
                 start_new_session=True,  # its own process group: kill -9 reaches the workers
             )
         self.client = httpx.Client(base_url=self.url, timeout=30)

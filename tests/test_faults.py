@@ -1,0 +1,82 @@
+"""Faults: a worker that dies mid-run, and the whole service killed with -9 and restarted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from conftest import ServiceProcess, ledger
+
+
+def test_a_worker_that_dies_mid_run_fails_that_run_only(service: ServiceProcess) -> None:
+    innocent = service.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.4}})
+    crashed = service.submit(pipeline_names=["crash"])
+    run = service.wait(crashed["run_id"], timeout=30)
+    assert run["status"] == "failed"
+    assert run["error"]["reason"] == "worker_lost"
+    assert run["error"]["type"] == "WorkerLost"
+    assert service.wait(innocent["run_id"])["status"] == "succeeded"
+    service.wait_for_workers(2)  # the dead worker was replaced
+    after = [service.submit(pipeline_names=["noop"])["run_id"] for _ in range(4)]
+    assert [service.wait(r)["status"] for r in after] == ["succeeded"] * 4
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 5 (after the parenthesised command name) is the process group.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path) -> None:
+    first = ServiceProcess(project, workers=2).start()
+    first.wait_for_workers(2)
+    running = [first.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})["run_id"]
+               for _ in range(2)]
+    for run_id in running:
+        first.wait(run_id, {"running"})
+    queued = [first.submit(pipeline_names=["tenant"], params={"tenant": f"k{i}"})["run_id"]
+              for i in range(6)]
+    assert {first.get(r)["status"] for r in queued} == {"queued"}
+    while sum(1 for line in ledger(project) if line.endswith(" sleep_forever")) < 2:
+        time.sleep(0.05)
+
+    # Kill only the API process: its workers must notice and stop by themselves,
+    # not go on running behind the next service.
+    assert first.process is not None
+    pgid = first.process.pid
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group_members(pgid) == []
+    first.client.close()
+
+    second = ServiceProcess(project, workers=2).start()
+    try:
+        for run_id in running:
+            run = second.get(run_id)
+            assert run["status"] == "failed"
+            assert run["error"]["reason"] == "worker_lost"
+        finished = [second.wait(run_id, timeout=60) for run_id in queued]
+        assert [run["status"] for run in finished] == ["succeeded"] * 6
+        listed = second.client.get("/runs", params={"limit": 200}).json()["items"]
+        assert sorted(r["run_id"] for r in listed) == sorted(running + queued)
+        executions = Counter(line.split()[0] for line in ledger(project))
+        save_versions = [second.get(r)["save_version"] for r in running + queued]
+        assert [executions[v] for v in save_versions] == [1] * 8
+    finally:
+        second.stop()
