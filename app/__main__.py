@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--cancel-grace-seconds", type=float,
                        help="how long a cancelled run may take before its worker is killed")
     serve.add_argument("--log-level", help="log level of the service (default info)")
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--output", type=Path, default=Path("openapi/openapi.json"),
+                         help="where to write it (default openapi/openapi.json; - for stdout)")
     return parser
 
 
@@ -49,6 +52,8 @@ def _settings(arguments: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    if arguments.command == "openapi":
+        return _write_openapi(arguments.output)
     try:
         settings = _settings(arguments)
     except ValidationError as error:
@@ -57,6 +62,27 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "serve":
         return _serve(settings)
     return 2
+
+
+def openapi_document() -> str:
+    """The app's OpenAPI document as committed: stable key order, trailing newline."""
+    import json
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+
+
+def _write_openapi(output: Path) -> int:
+    document = openapi_document()
+    if str(output) == "-":
+        sys.stdout.write(document)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(document, encoding="utf-8")
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
 
 
 def _serve(settings: Any) -> int:

@@ -1,0 +1,129 @@
+"""The run domain without I/O: transitions, conflicts, dispatch order, save versions,
+redaction and params limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.domain.dispatch import DispatchQueue, QueuedRun
+from app.domain.limits import ParamsRejected, check_params
+from app.domain.redaction import redact
+from app.domain.runs import TERMINAL_STATUSES, TRANSITIONS, Footprint, RunStatus, sources_of
+from app.domain.save_versions import SaveVersionClock, format_save_version, parse_save_version
+
+
+def test_terminal_states_have_no_way_out() -> None:
+    for status in TERMINAL_STATUSES:
+        assert TRANSITIONS[status] == frozenset()
+    assert sources_of(RunStatus.RUNNING) == {RunStatus.QUEUED}
+    assert RunStatus.SUCCEEDED not in sources_of(RunStatus.CANCELLED)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "conflict"),
+    [
+        (Footprint(writes=frozenset({"/d/a"})), Footprint(reads=frozenset({"/d/a"})), True),
+        (Footprint(reads=frozenset({"/d/a"})), Footprint(writes=frozenset({"/d/a"})), True),
+        (Footprint(writes=frozenset({"/d/a"})), Footprint(writes=frozenset({"/d/a"})), True),
+        (Footprint(reads=frozenset({"/d/a"})), Footprint(reads=frozenset({"/d/a"})), False),
+        (Footprint(writes=frozenset({"/d/a"})), Footprint(writes=frozenset({"/d/b"})), False),
+        (Footprint(writes=frozenset({"/d/parts"})), Footprint(reads=frozenset({"/d/parts/1"})),
+         True),
+        (Footprint(writes=frozenset({"/d/ab"})), Footprint(reads=frozenset({"/d/a"})), False),
+        (Footprint(versioned_writes=frozenset({"/m"})),
+         Footprint(versioned_writes=frozenset({"/m"})), False),
+        (Footprint(versioned_writes=frozenset({"/m"})), Footprint(reads=frozenset({"/m"})), True),
+    ],
+)
+def test_footprint_conflicts(left: Footprint, right: Footprint, conflict: bool) -> None:
+    assert left.conflicts_with(right) is conflict
+    assert right.conflicts_with(left) is conflict
+
+
+def _queued(version: str, writes: str) -> QueuedRun:
+    return QueuedRun(version, f"run-{version}", Footprint(writes=frozenset({writes})))
+
+
+def test_dispatch_keeps_submission_order_among_conflicting_runs() -> None:
+    queue = DispatchQueue()
+    for version, path in [("3", "/a"), ("1", "/a"), ("2", "/b"), ("4", "/a"), ("5", "/c")]:
+        queue.enqueue(_queued(version, path))
+    chosen = queue.startable(free_slots=8)
+    assert [run.run_id for run in chosen] == ["run-1", "run-2", "run-5"]
+    for run in chosen:
+        queue.mark_running(run)
+    assert queue.waiting_for("run-3") == ["run-1"]
+    assert queue.waiting_for("run-4") == ["run-1", "run-3"]
+    assert queue.startable(free_slots=8) == []
+    queue.finish("run-1")
+    assert [run.run_id for run in queue.startable(free_slots=8)] == ["run-3"]
+
+
+def test_dispatch_respects_free_slots() -> None:
+    queue = DispatchQueue()
+    for index in range(5):
+        queue.enqueue(_queued(str(index), f"/{index}"))
+    assert [run.run_id for run in queue.startable(free_slots=2)] == ["run-0", "run-1"]
+    assert queue.startable(free_slots=0) == []
+
+
+def test_save_versions_are_kedro_timestamps_unique_and_increasing() -> None:
+    clock = SaveVersionClock()
+    moment = datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
+    versions = [clock.next(moment) for _ in range(1000)]
+    assert versions[0] == "2026-01-02T03.04.05.678Z"
+    assert versions == sorted(versions)
+    assert len(set(versions)) == 1000
+    assert parse_save_version(versions[-1]) > parse_save_version(versions[0])
+
+
+def test_save_versions_continue_after_a_restart() -> None:
+    last = format_save_version(datetime(2030, 1, 1, tzinfo=UTC))  # ahead of the wall clock
+    assert SaveVersionClock(last).next() > last
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "postgresql://admin:hunter2@db:5432/x",
+        "https://bucket/key?X-Amz-Signature=hunter2",
+        "host=db user=admin password=hunter2",
+        "Authorization: Bearer hunter2hunter2",
+        "aws_secret_access_key='hunter2'",
+        '{"api_key": "hunter2"}',
+    ],
+)
+def test_redaction_removes_credentials(secret: str) -> None:
+    text = redact(f"failed: {secret} (retry)")
+    assert "hunter2" not in text
+    assert "<redacted>" in text
+
+
+def test_redaction_is_fast_on_adversarial_input() -> None:
+    import time
+
+    started = time.perf_counter()
+    redact("a://" + "b" * 100_000 + " password=" * 5_000)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_params_within_limits_pass() -> None:
+    check_params({"a": {"b": [1, 2.5, "x", None, True]}, "escaped": "$ {not} an interpolation"})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"a": "${b}"},
+        {"a": float("nan")},
+        {"a": float("inf")},
+        {"a": object()},
+        {"a": list(range(1001))},
+        {"": 1},
+    ],
+)
+def test_params_beyond_limits_fail(params: dict[str, object]) -> None:
+    with pytest.raises(ParamsRejected):
+        check_params(params)

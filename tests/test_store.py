@@ -1,0 +1,88 @@
+"""The SQLite store: conditional transitions, per-run event order, paging."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.domain.ports import AppendEvent, Transition
+from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
+from app.domain.save_versions import SaveVersionClock
+from app.persistence.store import SqlRunStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqlRunStore:
+    return SqlRunStore(f"sqlite:///{tmp_path / 'state' / 'runs.db'}")
+
+
+def _run(clock: SaveVersionClock, pipeline: str = "p") -> Run:
+    return Run(
+        run_id=str(uuid.uuid4()), save_version=clock.next(T0), status=RunStatus.QUEUED,
+        spec=RunSpec(pipeline_names=(pipeline,), params={"x": [1, {"y": "z"}]}),
+        nodes=("a", "b"), footprint=Footprint(writes=frozenset({"/out"})), env="local",
+        kedro_version="1.7.0", project_commit=None, queued_at=T0,
+    )
+
+
+def test_a_run_round_trips_with_its_request(store: SqlRunStore) -> None:
+    run = _run(SaveVersionClock())
+    store.insert_run(run)
+    assert store.get_run(run.run_id) == run
+    assert [e.type for e in store.list_events(run.run_id, 0, 10)] == [EventType.RUN_QUEUED]
+
+
+def test_transitions_are_conditional_and_terminal_states_final(store: SqlRunStore) -> None:
+    run = _run(SaveVersionClock())
+    store.insert_run(run)
+    at = T0 + timedelta(seconds=1)
+    error = RunError(FailureReason.ERROR, "ValueError", "boom")
+    applied = store.write([
+        Transition(run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED),  # not from queued
+        Transition(run.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED),
+        AppendEvent(run.run_id, EventType.NODE_STARTED, at, "a"),
+        Transition(run.run_id, RunStatus.FAILED, at, EventType.RUN_FAILED, error=error),
+        Transition(run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED),
+        Transition(run.run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED),
+    ])
+    assert applied == [False, True, True, True, False, False]
+    stored = store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.status is RunStatus.FAILED
+    assert stored.error == error
+    assert stored.started_at == at and stored.finished_at == at
+    events = store.list_events(run.run_id, 0, 100)
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.type for e in events] == [EventType.RUN_QUEUED, EventType.RUN_STARTED,
+                                        EventType.NODE_STARTED, EventType.RUN_FAILED]
+    assert store.list_events(run.run_id, 2, 1)[0].seq == 3
+
+
+def test_listing_pages_newest_first_and_filters(store: SqlRunStore) -> None:
+    clock = SaveVersionClock()
+    runs = [_run(clock, "even" if i % 2 == 0 else "odd") for i in range(7)]
+    for run in runs:
+        store.insert_run(run)
+    page = store.list_runs([], "even", None, 2)
+    assert [r.run_id for r in page.runs] == [runs[6].run_id, runs[4].run_id]
+    assert page.next_cursor is not None
+    rest = store.list_runs([], "even", page.next_cursor, 10)
+    assert [r.run_id for r in rest.runs] == [runs[2].run_id, runs[0].run_id]
+    assert rest.next_cursor is None
+    assert store.list_runs([RunStatus.RUNNING], None, None, 10).runs == []
+    assert store.last_save_version() == runs[-1].save_version
+    assert [r.run_id for r in store.runs_in([RunStatus.QUEUED])] == [r.run_id for r in runs]
+
+
+def test_the_schema_migrates_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    first = SqlRunStore(url)
+    run = _run(SaveVersionClock())
+    first.insert_run(run)
+    first.close()
+    assert SqlRunStore(url).get_run(run.run_id) == run
