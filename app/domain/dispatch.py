@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from app.domain.runs import Footprint
+from app.domain.runs import Footprint, Run, RunSpec
 
 
 @dataclass(frozen=True, order=True)
@@ -19,6 +19,11 @@ class QueuedRun:
     save_version: str  # submission order: the only field compared
     run_id: str = field(compare=False)
     footprint: Footprint = field(compare=False)
+    spec: RunSpec = field(compare=False, default_factory=RunSpec)
+
+    @classmethod
+    def of(cls, run: Run) -> QueuedRun:
+        return cls(run.save_version, run.run_id, run.footprint, run.spec)
 
 
 class DispatchQueue:

@@ -108,7 +108,7 @@ class RunService:
         self._clock = SaveVersionClock(await self._read(self._store.last_save_version))
         await self._recover_interrupted("the service stopped while the run was active")
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
-            self._queue.enqueue(QueuedRun(run.save_version, run.run_id, run.footprint))
+            self._queue.enqueue(QueuedRun.of(run))
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
         self._inbox.put_nowait(reports.CapacityChanged())
@@ -174,7 +174,7 @@ class RunService:
 
         run = await self._on_writer(insert)
         async with self._lock:
-            self._queue.enqueue(QueuedRun(run.save_version, run.run_id, run.footprint))
+            self._queue.enqueue(QueuedRun.of(run))
             waiting_for = self._queue.waiting_for(run_id)
         # The supervisor dispatches; the caller gets the run as accepted, without
         # waiting for the claim to be written.
@@ -345,17 +345,25 @@ class RunService:
         return None
 
     async def _dispatch(self) -> None:
-        """Start every queued run that may start now. Call with the lock held."""
-        for queued in self._queue.startable(self._executor.idle_slots()):
-            claimed = await self._write([Transition(queued.run_id, RunStatus.RUNNING, utcnow(),
-                                                    EventType.RUN_STARTED)])
-            if not claimed[0]:
+        """Start every queued run that may start now. Call with the lock held.
+
+        Each run is marked running in the store before a worker hears of it, so a
+        crash in between leaves it ``running`` (then ``worker_lost``), never re-run.
+        """
+        startable = self._queue.startable(self._executor.idle_slots())
+        if not startable:
+            return
+        now = utcnow()
+        claimed = await self._write([
+            Transition(queued.run_id, RunStatus.RUNNING, now, EventType.RUN_STARTED)
+            for queued in startable
+        ])
+        for queued, ok in zip(startable, claimed, strict=True):
+            if not ok:  # no longer queued (cancelled meanwhile)
                 self._queue.remove_queued(queued.run_id)
                 continue
-            run = await self._read(lambda run_id=queued.run_id: self._store.get_run(run_id))
-            assert run is not None
             self._queue.mark_running(queued)
-            self._executor.execute(RunAssignment(run.run_id, run.save_version, run.spec))
+            self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
     def _notify_terminal(self, run_id: str) -> None:
         for waiter in self._terminal_waiters.pop(run_id, []):
