@@ -1,0 +1,29 @@
+# kedro-runs serving the bundled demo project. Build: docker build -t kedro-runs .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    KEDRO_DISABLE_TELEMETRY=1 \
+    DO_NOT_TRACK=1
+
+RUN useradd --create-home --uid 10001 runs
+WORKDIR /srv/kedro-runs
+
+COPY pyproject.toml README.md ./
+COPY app ./app
+RUN pip install --no-cache-dir .
+
+COPY --chown=runs:runs examples/spaceflights ./project
+# Owned by the service user, so a named volume mounted here is writable.
+RUN mkdir -p /srv/kedro-runs/state && chown runs:runs /srv/kedro-runs/state
+USER runs
+
+# Inside a container the service must listen beyond loopback to be reachable;
+# publish the port only to the host's loopback (see compose.yaml).
+ENV KEDRO_RUNS_PROJECT=/srv/kedro-runs/project \
+    KEDRO_RUNS_HOST=0.0.0.0 \
+    KEDRO_RUNS_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"
+CMD ["kedro-runs", "serve"]
