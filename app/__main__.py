@@ -18,25 +18,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the service")
-    serve.add_argument("--project", type=Path, help="Kedro project directory "
-                       "(default: the current directory)")
-    serve.add_argument("--package", help="packaged mode: import name of an installed "
-                       "Kedro project package (needs --conf-source)")
+    serve.add_argument(
+        "--project", type=Path, help="Kedro project directory (default: the current directory)"
+    )
+    serve.add_argument(
+        "--package",
+        help="packaged mode: import name of an installed "
+        "Kedro project package (needs --conf-source)",
+    )
     serve.add_argument("--env", help="Kedro configuration environment")
     serve.add_argument("--conf-source", type=Path, help="configuration directory")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default: one per core)")
-    serve.add_argument("--database", help="SQLAlchemy URL of the run store "
-                       "(default: SQLite in the state directory)")
-    serve.add_argument("--state-dir", type=Path, help="state directory "
-                       "(default: <project>/.kedro-runs)")
-    serve.add_argument("--cancel-grace-seconds", type=float,
-                       help="how long a cancelled run may take before its worker is killed")
+    serve.add_argument(
+        "--database",
+        help="SQLAlchemy URL of the run store (default: SQLite in the state directory)",
+    )
+    serve.add_argument(
+        "--state-dir", type=Path, help="state directory (default: <project>/.kedro-runs)"
+    )
+    serve.add_argument(
+        "--cancel-grace-seconds",
+        type=float,
+        help="how long a cancelled run may take before its worker is killed",
+    )
     serve.add_argument("--log-level", help="log level of the service (default info)")
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
-    openapi.add_argument("--output", type=Path, default=Path("openapi/openapi.json"),
-                         help="where to write it (default openapi/openapi.json; - for stdout)")
+    openapi.add_argument(
+        "--output",
+        type=Path,
+        default=Path("openapi/openapi.json"),
+        help="where to write it (default openapi/openapi.json; - for stdout)",
+    )
     return parser
 
 
@@ -44,7 +58,8 @@ def _settings(arguments: argparse.Namespace) -> Any:
     from app.settings import Settings
 
     given = {
-        key: value for key, value in vars(arguments).items()
+        key: value
+        for key, value in vars(arguments).items()
         if key != "command" and value is not None
     }
     return Settings(**given)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     ] = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    workers: Annotated[int, Field(ge=1, le=256, default_factory=_default_workers)]
+    workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
     database: Annotated[
         str | None,
         Field(description="SQLAlchemy URL of the run store. Default: SQLite in state_dir."),
@@ -53,8 +53,12 @@ class Settings(BaseSettings):
     ] = None
     cancel_grace_seconds: Annotated[
         float,
-        Field(gt=0, le=3600, description="How long a cancelled run may take to reach a node "
-              "boundary before its worker process is killed."),
+        Field(
+            gt=0,
+            le=3600,
+            description="How long a cancelled run may take to reach a node "
+            "boundary before its worker process is killed.",
+        ),
     ] = 10.0
     worker_start_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
@@ -66,7 +70,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _packaged_mode_needs_conf(self) -> Settings:
         if self.package is not None and self.conf_source is None:
-            raise ValueError("packaged mode (package) needs conf_source: the project's conf/ directory")
+            raise ValueError(
+                "packaged mode (package) needs conf_source: the project's conf/ directory"
+            )
         return self
 
     def project_root(self) -> Path:

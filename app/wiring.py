@@ -42,11 +42,14 @@ async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
     use_plain_logging(settings.log_level)  # opening the project installed Kedro's rich logging
     store = SqlRunStore(settings.store_url())
     pool = ProcessWorkerPool(WorkerConfig(location, settings.worker_log_level), settings.workers)
-    service = RunService(store, inspector, pool,
-                         cancel_grace_seconds=settings.cancel_grace_seconds)
+    service = RunService(store, inspector, pool, cancel_grace_seconds=settings.cancel_grace_seconds)
     await service.start()
-    logger.info("serving %s with %d worker(s); store %s", location.project_path,
-                settings.workers, settings.store_url())
+    logger.info(
+        "serving %s with %d worker(s); store %s",
+        location.project_path,
+        settings.workers,
+        settings.store_url(),
+    )
     try:
         yield service
     finally:

@@ -123,6 +123,15 @@ class SubmitResult:
 
 
 @dataclass(frozen=True)
+class CpuPerRun:
+    """CPU time spent per completed run, by process, in ms (Linux /proc; nan elsewhere)."""
+
+    api_ms: float  # the service's API process
+    workers_ms: float  # every other process of the service's group: its workers
+    client_ms: float  # this benchmark process (its HTTP clients)
+
+
+@dataclass(frozen=True)
 class ThroughputResult:
     completed: int  # runs the clients saw reach a terminal status
     succeeded: int
@@ -131,6 +140,7 @@ class ThroughputResult:
     client_rps: float
     server_rps: float
     latency: LatencyStats
+    cpu: CpuPerRun
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,15 @@ class EndToEndResult:
     to_terminal_event: LatencyStats  # client start -> `at` of run_succeeded
     client_observed: LatencyStats  # client start -> poll sees terminal
     errors: dict[str, int]
-    # Where the time goes (p50, ms), from the run's own timestamps.
-    post_to_queued_ms: float
-    queued_to_started_ms: float
-    started_to_succeeded_ms: float
-    succeeded_to_seen_ms: float
+    post_round_trip: LatencyStats  # one client, no other load
+    get_round_trip: LatencyStats  # the polls, while the run executes
+    # Where the time goes (p50, ms), from the run's own timestamps and events.
+    post_to_queued_ms: float  # client start -> queued_at (validation, planning)
+    queued_to_started_ms: float  # queued_at -> started_at (dispatch claim)
+    started_to_node_ms: float  # started_at -> node_started (hand-over, session.run set-up)
+    node_ms: float  # node_started -> node_completed
+    node_to_succeeded_ms: float  # node_completed -> run_succeeded (session.run tear-down)
+    succeeded_to_seen_ms: float  # run_succeeded -> a poll sees it (recording + polling)
 
 
 @dataclass(frozen=True)
@@ -307,6 +321,31 @@ class Service:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU seconds used so far by (the API process, the rest of its process group).
+
+        Reads /proc; (nan, nan) where there is none."""
+        if self.process is None or not Path("/proc").is_dir():
+            return math.nan, math.nan
+        ticks = float(os.sysconf("SC_CLK_TCK"))
+        api = others = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[2]) != self.process.pid:  # process group
+                continue
+            used = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+            if int(entry.name) == self.process.pid:
+                api += used
+            else:
+                others += used
+        return api, others
+
     def wait_until_idle(self, timeout: float) -> bool:
         """Wait until no run is queued, running or cancelling; False on timeout."""
         deadline = time.monotonic() + timeout
@@ -375,11 +414,15 @@ def measure_submit_latency(service: Service, total: int, seconds: float,
                         drained, time.monotonic() - drain_began)
 
 
-def _poll_until_terminal(client: httpx.Client, run_id: str, interval: float,
-                         deadline: float) -> dict[str, Any] | None:
-    """GET the run every ``interval`` s until it ends; None if ``deadline`` passes first."""
+def _poll_until_terminal(client: httpx.Client, run_id: str, interval: float, deadline: float,
+                         round_trips: list[float] | None = None) -> dict[str, Any] | None:
+    """GET the run every ``interval`` s until it ends; None if ``deadline`` passes first.
+    Appends each GET's round trip (s) to ``round_trips`` if given."""
     while True:
+        sent = time.perf_counter()
         response = client.get(f"/runs/{run_id}")
+        if round_trips is not None:
+            round_trips.append(time.perf_counter() - sent)
         response.raise_for_status()
         run: dict[str, Any] = response.json()
         if run["status"] in TERMINAL:
@@ -422,9 +465,16 @@ def measure_throughput(service: Service, total: int, seconds: float) -> Throughp
                     finished_runs.append(run)
                     last_done[0] = max(last_done[0], done)
 
+    api_before, workers_before = service.cpu_seconds()
+    client_before = time.process_time()
     began = time.perf_counter()
     run_clients(THROUGHPUT_CLIENTS, client_loop)
     window = (last_done[0] - began) if finished_runs else math.nan
+    api_after, workers_after = service.cpu_seconds()
+    runs = max(len(finished_runs), 1)
+    cpu = CpuPerRun(api_ms=(api_after - api_before) * 1000 / runs,
+                    workers_ms=(workers_after - workers_before) * 1000 / runs,
+                    client_ms=(time.process_time() - client_before) * 1000 / runs)
     succeeded = sum(1 for run in finished_runs if run["status"] == "succeeded")
     for run in finished_runs:
         if run["status"] != "succeeded":
@@ -439,7 +489,7 @@ def measure_throughput(service: Service, total: int, seconds: float) -> Throughp
     return ThroughputResult(
         completed=len(finished_runs), succeeded=succeeded, errors=errors.counts,
         window_s=window, client_rps=len(finished_runs) / window if finished_runs else 0.0,
-        server_rps=server_rps, latency=LatencyStats.of(latencies),
+        server_rps=server_rps, latency=LatencyStats.of(latencies), cpu=cpu,
     )
 
 
@@ -447,9 +497,13 @@ def measure_end_to_end(service: Service, runs: int, seconds: float) -> EndToEndR
     """One run at a time: POST, poll every 2 ms until terminal, read its events."""
     to_event: list[float] = []
     observed: list[float] = []
+    posts: list[float] = []
+    gets: list[float] = []
     post_to_queued: list[float] = []
     queued_to_started: list[float] = []
-    started_to_succeeded: list[float] = []
+    started_to_node: list[float] = []
+    node: list[float] = []
+    node_to_succeeded: list[float] = []
     succeeded_to_seen: list[float] = []
     errors = ErrorTally()
     deadline = time.monotonic() + seconds
@@ -461,12 +515,13 @@ def measure_end_to_end(service: Service, runs: int, seconds: float) -> EndToEndR
             started = time.perf_counter()
             try:
                 response = client.post("/runs", json=RUN_BODY)
+                posted = time.perf_counter() - started
                 if response.status_code != 202:
                     errors.add(f"POST HTTP {response.status_code}")
                     continue
                 run_id = response.json()["run_id"]
                 run = _poll_until_terminal(client, run_id, E2E_POLL_S,
-                                           time.monotonic() + PER_RUN_TIMEOUT_S)
+                                           time.monotonic() + PER_RUN_TIMEOUT_S, gets)
                 seen = time.perf_counter()
                 if run is None:
                     errors.add("run timeout")
@@ -479,27 +534,35 @@ def measure_end_to_end(service: Service, runs: int, seconds: float) -> EndToEndR
             except httpx.HTTPError as error:
                 errors.add(type(error).__name__)
                 continue
-            last = events.json()["items"][-1]
-            if last["type"] != "run_succeeded":
-                errors.add(f"last event {last['type']}")
+            items = events.json()["items"]
+            at = {item["type"]: parse_time(item["at"]) for item in items}  # one node: unique
+            if not items or items[-1]["type"] != "run_succeeded":
+                errors.add(f"last event {items[-1]['type'] if items else 'missing'}")
                 continue
-            terminal_at = parse_time(last["at"])
+            terminal_at = at["run_succeeded"]
             stamps = run["timestamps"]
             queued_at = parse_time(stamps["queued_at"])
             started_at = parse_time(stamps["started_at"])
             to_event.append(terminal_at - wall_start)
             observed.append(seen - started)
+            posts.append(posted)
             post_to_queued.append(queued_at - wall_start)
             queued_to_started.append(started_at - queued_at)
-            started_to_succeeded.append(terminal_at - started_at)
+            started_to_node.append(at.get("node_started", math.nan) - started_at)
+            node.append(at.get("node_completed", math.nan) - at.get("node_started", math.nan))
+            node_to_succeeded.append(terminal_at - at.get("node_completed", math.nan))
             succeeded_to_seen.append((seen - started) - (terminal_at - wall_start))
     return EndToEndResult(
         to_terminal_event=LatencyStats.of(to_event),
         client_observed=LatencyStats.of(observed),
         errors=errors.counts,
+        post_round_trip=LatencyStats.of(posts),
+        get_round_trip=LatencyStats.of(gets),
         post_to_queued_ms=median(post_to_queued) * 1000,
         queued_to_started_ms=median(queued_to_started) * 1000,
-        started_to_succeeded_ms=median(started_to_succeeded) * 1000,
+        started_to_node_ms=median(started_to_node) * 1000,
+        node_ms=median(node) * 1000,
+        node_to_succeeded_ms=median(node_to_succeeded) * 1000,
         succeeded_to_seen_ms=median(succeeded_to_seen) * 1000,
     )
 
@@ -582,17 +645,24 @@ def print_throughput(result: ThroughputResult) -> None:
           f"{result.window_s:.2f} s; errors: {_errors_text(result.errors)}")
     print(f"  throughput (client): {result.client_rps:.1f} runs/s")
     print(f"  throughput (server timestamps): {result.server_rps:.1f} runs/s")
-    print(f"  per-run latency (submit -> client sees terminal): {result.latency.short()}",
+    print(f"  per-run latency (submit -> client sees terminal): {result.latency.short()}")
+    print(f"  CPU per run: API process {result.cpu.api_ms:.1f} ms, workers "
+          f"{result.cpu.workers_ms:.1f} ms, benchmark clients {result.cpu.client_ms:.1f} ms",
           flush=True)
 
 
 def print_e2e(result: EndToEndResult) -> None:
     print(f"  client start -> run_succeeded event: {result.to_terminal_event.short()}")
     print(f"  client start -> client sees terminal: {result.client_observed.short()}")
-    print(f"  p50 breakdown: POST->queued_at {result.post_to_queued_ms:.2f} ms | "
-          f"queued->started {result.queued_to_started_ms:.2f} ms | "
-          f"started->succeeded {result.started_to_succeeded_ms:.2f} ms | "
-          f"succeeded->seen {result.succeeded_to_seen_ms:.2f} ms")
+    print(f"  POST round trip: {result.post_round_trip.short()}")
+    print(f"  GET /runs/{{id}} round trip while polling: {result.get_round_trip.short()}")
+    print("  p50 breakdown (ms): "
+          f"client start->queued_at {result.post_to_queued_ms:.2f} | "
+          f"queued->started {result.queued_to_started_ms:.2f} | "
+          f"started->node_started {result.started_to_node_ms:.2f} | "
+          f"node {result.node_ms:.2f} | "
+          f"node_completed->run_succeeded {result.node_to_succeeded_ms:.2f} | "
+          f"run_succeeded->seen by client {result.succeeded_to_seen_ms:.2f}")
     print(f"  errors: {_errors_text(result.errors)}", flush=True)
 
 
@@ -620,7 +690,9 @@ def print_summary(report: Report) -> None:
         rows += [("throughput, concurrency 8 (client)", f"{t.client_rps:.1f} runs/s"),
                  ("throughput, concurrency 8 (server timestamps)", f"{t.server_rps:.1f} runs/s"),
                  ("per-run latency p50 / p99 at concurrency 8",
-                  f"{t.latency.p50_ms:.2f} / {t.latency.p99_ms:.2f} ms")]
+                  f"{t.latency.p50_ms:.2f} / {t.latency.p99_ms:.2f} ms"),
+                 ("CPU per run: API / workers / clients",
+                  f"{t.cpu.api_ms:.1f} / {t.cpu.workers_ms:.1f} / {t.cpu.client_ms:.1f} ms")]
     if report.e2e:
         e = report.e2e
         rows += [("end-to-end p50 / p99 (to run_succeeded event)",
@@ -725,11 +797,13 @@ def run_benchmark(arguments: argparse.Namespace, workdir: Path) -> Report:
             report.not_succeeded_runs = service.count_not_succeeded()
         if service.process is not None and service.process.poll() is not None:
             report.problems.append(f"the service exited early:\n{service.log_tail()}")
-    log = log_path.read_text(errors="replace").strip() if log_path.exists() else ""
-    if log:
-        lines = log.splitlines()
-        report.problems.append(f"the service log has {len(lines)} line(s); last ones:\n"
-                               + "\n".join(lines[-15:]))
+    log = log_path.read_text(errors="replace") if log_path.exists() else ""
+    # Start-up INFO lines are expected (Kedro logs before the level is applied).
+    noteworthy = [line for line in log.splitlines()
+                  if any(word in line for word in ("WARNING", "ERROR", "CRITICAL", "Traceback"))]
+    if noteworthy:
+        report.problems.append(f"the service logged {len(noteworthy)} warning/error line(s); "
+                               "last ones:\n" + "\n".join(noteworthy[-15:]))
 
     print(f"\n[4/4] in-process session.run: {INPROCESS_WARMUP} warm-up + "
           f"{arguments.inprocess_runs} timed runs in a separate process", flush=True)

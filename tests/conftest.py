@@ -32,17 +32,27 @@ def free_port() -> int:
 
 def copy_project(destination: Path) -> Path:
     target = destination / "project"
-    shutil.copytree(PROJECT_TEMPLATE, target, ignore=shutil.ignore_patterns(
-        "__pycache__", ".kedro-runs", "*.egg-info"))
+    shutil.copytree(
+        PROJECT_TEMPLATE,
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", ".kedro-runs", "*.egg-info"),
+    )
     return target
 
 
 class ServiceProcess:
     """One `kedro-runs serve` process and an HTTP client for it."""
 
-    def __init__(self, project: Path, *, workers: int = 2, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None, log_path: Path | None = None,
-                 project_flag: bool = True) -> None:
+    def __init__(
+        self,
+        project: Path,
+        *,
+        workers: int = 2,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        project_flag: bool = True,
+    ) -> None:
         self.project = project
         self.workers = workers
         self.extra_args = extra_args or []
@@ -60,12 +70,26 @@ class ServiceProcess:
     def start(self, timeout: float = 90) -> ServiceProcess:
         self.port = free_port()
         location = ["--project", str(self.project)] if self.project_flag else []
-        command = [sys.executable, "-m", "app", "serve", *location,
-                   "--port", str(self.port), "--workers", str(self.workers),
-                   "--log-level", "warning", *self.extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            *location,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            "warning",
+            *self.extra_args,
+        ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env},
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env},
                 cwd=self.project,
                 start_new_session=True,  # its own process group: kill -9 reaches the workers
             )
@@ -119,8 +143,9 @@ class ServiceProcess:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def wait(self, run_id: str, statuses: set[str] | None = None,
-             timeout: float = 60) -> dict[str, Any]:
+    def wait(
+        self, run_id: str, statuses: set[str] | None = None, timeout: float = 60
+    ) -> dict[str, Any]:
         wanted = statuses or TERMINAL
         deadline = time.monotonic() + timeout
         while True:

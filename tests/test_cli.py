@@ -11,10 +11,15 @@ from pathlib import Path
 from conftest import ServiceProcess
 
 
-def _serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app", "serve", "--port", "0", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
 
@@ -45,31 +50,48 @@ def test_invalid_settings_from_the_environment_are_refused(tmp_path: Path) -> No
 
 def test_the_console_script_shows_its_flags() -> None:
     script = Path(sys.executable).with_name("kedro-runs")
-    result = subprocess.run([str(script), "serve", "--help"], capture_output=True, text=True,
-                            timeout=30, check=True)
-    for flag in ("--project", "--env", "--conf-source", "--host", "--port", "--workers",
-                 "--database"):
+    result = subprocess.run(
+        [str(script), "serve", "--help"], capture_output=True, text=True, timeout=30, check=True
+    )
+    for flag in (
+        "--project",
+        "--env",
+        "--conf-source",
+        "--host",
+        "--port",
+        "--workers",
+        "--database",
+    ):
         assert flag in result.stdout
 
 
 def test_packaged_mode_runs_an_importable_project_package_with_conf_source(
-    project: Path, tmp_path: Path,
+    project: Path,
+    tmp_path: Path,
 ) -> None:
     # The project package is importable (on PYTHONPATH, as if installed); its
     # configuration comes from --conf-source; the project directory (for data)
     # comes from the environment.
     state = tmp_path / "state"
     service = ServiceProcess(
-        project, workers=1,
-        extra_args=["--package", "kr_testproject", "--conf-source", str(project / "conf"),
-                    "--state-dir", str(state)],
+        project,
+        workers=1,
+        extra_args=[
+            "--package",
+            "kr_testproject",
+            "--conf-source",
+            str(project / "conf"),
+            "--state-dir",
+            str(state),
+        ],
         env={"PYTHONPATH": str(project / "src"), "KEDRO_RUNS_PROJECT": str(project)},
         project_flag=False,
     )
     service.start()
     try:
-        run = service.wait(service.submit(pipeline_names=["tenant"],
-                                          params={"tenant": "packaged"})["run_id"])
+        run = service.wait(
+            service.submit(pipeline_names=["tenant"], params={"tenant": "packaged"})["run_id"]
+        )
         assert run["status"] == "succeeded"
         assert (project / "data/tenants/packaged/out.txt").read_text() == "tenant=packaged"
         assert (state / "runs.db").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -12,8 +13,9 @@ from conftest import ServiceProcess, ledger
 DEADLINE = 120
 
 
-def _submit_all(service: ServiceProcess, bodies: list[dict[str, object]],
-                concurrency: int) -> list[str]:
+def _submit_all(
+    service: ServiceProcess, bodies: list[dict[str, object]], concurrency: int
+) -> list[str]:
     def submit(body: dict[str, object]) -> str:
         with httpx.Client(base_url=service.url, timeout=30) as client:
             response = client.post("/runs", json=body)
@@ -69,11 +71,14 @@ def test_16_concurrent_multi_stage_runs_sharing_intermediate_files_match_sequent
     assert all(f"{token.upper()}:ALPHA" in out for token, out in zip(tokens, outputs, strict=True))
     # Conflicting runs never overlapped, and kept submission order.
     spans = sorted(
-        (datetime.fromisoformat(r["timestamps"]["started_at"]),
-         datetime.fromisoformat(r["timestamps"]["finished_at"]), r["save_version"])
+        (
+            datetime.fromisoformat(r["timestamps"]["started_at"]),
+            datetime.fromisoformat(r["timestamps"]["finished_at"]),
+            r["save_version"],
+        )
         for r in concurrent
     )
-    for (_, end, first), (start, _, second) in zip(spans, spans[1:], strict=False):
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         assert end <= start
         assert first < second
 
@@ -85,10 +90,14 @@ def test_runs_that_touch_different_files_run_in_parallel(service: ServiceProcess
     ]
     runs = [service.wait(run_id) for run_id in _submit_all(service, bodies, concurrency=2)]
     first, second = (
-        (datetime.fromisoformat(r["timestamps"]["started_at"]),
-         datetime.fromisoformat(r["timestamps"]["finished_at"])) for r in runs
+        (
+            datetime.fromisoformat(r["timestamps"]["started_at"]),
+            datetime.fromisoformat(r["timestamps"]["finished_at"]),
+        )
+        for r in runs
     )
-    assert first[0] < second[1] and second[0] < first[1]  # the intervals overlap
+    assert first[0] < second[1]
+    assert second[0] < first[1]
 
 
 def test_a_run_shows_which_runs_it_waits_for(service: ServiceProcess) -> None:
@@ -106,16 +115,21 @@ def test_unpinned_load_after_five_sequential_versioned_runs_returns_the_fifth(
 ) -> None:
     versions = []
     for i in range(5):
-        run = service.wait(service.submit(pipeline_names=["versioned"],
-                                          params={"payload": f"payload-{i}"})["run_id"])
+        run = service.wait(
+            service.submit(pipeline_names=["versioned"], params={"payload": f"payload-{i}"})[
+                "run_id"
+            ]
+        )
         assert run["status"] == "succeeded"
         versions.append(run["save_version"])
-    assert versions == sorted(versions) and len(set(versions)) == 5
+    assert versions == sorted(versions)
+    assert len(set(versions)) == 5
     # Kedro's own "latest": the newest version directory, sorted as text.
     from kedro.io.core import Version
     from kedro_datasets.text import TextDataset
 
-    dataset = TextDataset(filepath=str(service.project / "data/06_models/payload.txt"),
-                          version=Version(None, None))
+    dataset = TextDataset(
+        filepath=str(service.project / "data/06_models/payload.txt"), version=Version(None, None)
+    )
     assert dataset.load() == "payload-4"
     assert all(f"{v} echo_payload" in ledger(service.project) for v in versions)

@@ -29,11 +29,17 @@ def test_terminal_states_have_no_way_out() -> None:
         (Footprint(writes=frozenset({"/d/a"})), Footprint(writes=frozenset({"/d/a"})), True),
         (Footprint(reads=frozenset({"/d/a"})), Footprint(reads=frozenset({"/d/a"})), False),
         (Footprint(writes=frozenset({"/d/a"})), Footprint(writes=frozenset({"/d/b"})), False),
-        (Footprint(writes=frozenset({"/d/parts"})), Footprint(reads=frozenset({"/d/parts/1"})),
-         True),
+        (
+            Footprint(writes=frozenset({"/d/parts"})),
+            Footprint(reads=frozenset({"/d/parts/1"})),
+            True,
+        ),
         (Footprint(writes=frozenset({"/d/ab"})), Footprint(reads=frozenset({"/d/a"})), False),
-        (Footprint(versioned_writes=frozenset({"/m"})),
-         Footprint(versioned_writes=frozenset({"/m"})), False),
+        (
+            Footprint(versioned_writes=frozenset({"/m"})),
+            Footprint(versioned_writes=frozenset({"/m"})),
+            False,
+        ),
         (Footprint(versioned_writes=frozenset({"/m"})), Footprint(reads=frozenset({"/m"})), True),
     ],
 )

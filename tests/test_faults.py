@@ -8,12 +8,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import ServiceProcess, ledger
 
 
-def test_a_worker_that_dies_mid_run_fails_that_run_only(service: ServiceProcess) -> None:
+@pytest.mark.parametrize("pipeline", ["crash", "segfault", "sigkill"])
+def test_a_worker_that_dies_mid_run_fails_that_run_only(
+    service: ServiceProcess, pipeline: str
+) -> None:
     innocent = service.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.4}})
-    crashed = service.submit(pipeline_names=["crash"])
+    crashed = service.submit(pipeline_names=[pipeline])
     run = service.wait(crashed["run_id"], timeout=30)
     assert run["status"] == "failed"
     assert run["error"]["reason"] == "worker_lost"
@@ -43,12 +47,16 @@ def _group_members(pgid: int) -> list[int]:
 def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path) -> None:
     first = ServiceProcess(project, workers=2).start()
     first.wait_for_workers(2)
-    running = [first.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})["run_id"]
-               for _ in range(2)]
+    running = [
+        first.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})["run_id"]
+        for _ in range(2)
+    ]
     for run_id in running:
         first.wait(run_id, {"running"})
-    queued = [first.submit(pipeline_names=["tenant"], params={"tenant": f"k{i}"})["run_id"]
-              for i in range(6)]
+    queued = [
+        first.submit(pipeline_names=["tenant"], params={"tenant": f"k{i}"})["run_id"]
+        for i in range(6)
+    ]
     assert {first.get(r)["status"] for r in queued} == {"queued"}
     while sum(1 for line in ledger(project) if line.endswith(" sleep_forever")) < 2:
         time.sleep(0.05)

@@ -28,12 +28,17 @@ def test_a_run_succeeds_with_progress_nodes_request_and_timestamps(
     done = service.wait(run_id)
     assert done["status"] == "succeeded"
     assert done["progress"] == {"nodes_total": 4, "nodes_done": 4}
-    assert [n["name"] for n in done["nodes"]] == ["slow_start", "slow_step_1", "slow_step_2",
-                                                  "slow_step_3"]
+    assert [n["name"] for n in done["nodes"]] == [
+        "slow_start",
+        "slow_step_1",
+        "slow_step_2",
+        "slow_step_3",
+    ]
     for node in done["nodes"]:
         assert node["status"] == "completed"
         assert datetime.fromisoformat(node["started_at"]) <= datetime.fromisoformat(
-            node["finished_at"])
+            node["finished_at"]
+        )
     assert done["request"]["params"] == {"slow": {"seconds": 0.3}}
     assert done["request"]["pipeline_names"] == ["slow"]
     assert done["request"]["runner"] == "SequentialRunner"
@@ -52,10 +57,14 @@ def test_events_are_ordered_with_seq_and_resume_after(service: ServiceProcess) -
     events = service.events(run_id)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [(e["type"], e["node"]) for e in events] == [
-        ("run_queued", None), ("run_started", None),
-        ("node_started", "prepare"), ("node_completed", "prepare"),
-        ("node_started", "pause"), ("node_completed", "pause"),
-        ("node_started", "finish"), ("node_completed", "finish"),
+        ("run_queued", None),
+        ("run_started", None),
+        ("node_started", "prepare"),
+        ("node_completed", "prepare"),
+        ("node_started", "pause"),
+        ("node_completed", "pause"),
+        ("node_started", "finish"),
+        ("node_completed", "finish"),
         ("run_succeeded", None),
     ]
     assert all(events[i]["at"] <= events[i + 1]["at"] for i in range(len(events) - 1))
@@ -92,8 +101,10 @@ def test_list_filters_by_status_and_pipeline_newest_first_with_cursor(
     service: ServiceProcess,
 ) -> None:
     pipeline = "reporting"
-    ids = [service.submit(pipeline_names=[pipeline], params={"message": f"m{i}"})["run_id"]
-           for i in range(5)]
+    ids = [
+        service.submit(pipeline_names=[pipeline], params={"message": f"m{i}"})["run_id"]
+        for i in range(5)
+    ]
     for run_id in ids:
         service.wait(run_id)
     seen: list[str] = []

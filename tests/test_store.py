@@ -23,10 +23,16 @@ def store(tmp_path: Path) -> SqlRunStore:
 
 def _run(clock: SaveVersionClock, pipeline: str = "p") -> Run:
     return Run(
-        run_id=str(uuid.uuid4()), save_version=clock.next(T0), status=RunStatus.QUEUED,
+        run_id=str(uuid.uuid4()),
+        save_version=clock.next(T0),
+        status=RunStatus.QUEUED,
         spec=RunSpec(pipeline_names=(pipeline,), params={"x": [1, {"y": "z"}]}),
-        nodes=("a", "b"), footprint=Footprint(writes=frozenset({"/out"})), env="local",
-        kedro_version="1.7.0", project_commit=None, queued_at=T0,
+        nodes=("a", "b"),
+        footprint=Footprint(writes=frozenset({"/out"})),
+        env="local",
+        kedro_version="1.7.0",
+        project_commit=None,
+        queued_at=T0,
     )
 
 
@@ -42,24 +48,33 @@ def test_transitions_are_conditional_and_terminal_states_final(store: SqlRunStor
     store.insert_run(run)
     at = T0 + timedelta(seconds=1)
     error = RunError(FailureReason.ERROR, "ValueError", "boom")
-    applied = store.write([
-        Transition(run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED),  # not from queued
-        Transition(run.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED),
-        AppendEvent(run.run_id, EventType.NODE_STARTED, at, "a"),
-        Transition(run.run_id, RunStatus.FAILED, at, EventType.RUN_FAILED, error=error),
-        Transition(run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED),
-        Transition(run.run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED),
-    ])
+    applied = store.write(
+        [
+            Transition(
+                run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED
+            ),  # not from queued
+            Transition(run.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED),
+            AppendEvent(run.run_id, EventType.NODE_STARTED, at, "a"),
+            Transition(run.run_id, RunStatus.FAILED, at, EventType.RUN_FAILED, error=error),
+            Transition(run.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED),
+            Transition(run.run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED),
+        ]
+    )
     assert applied == [False, True, True, True, False, False]
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert stored.status is RunStatus.FAILED
     assert stored.error == error
-    assert stored.started_at == at and stored.finished_at == at
+    assert stored.started_at == at
+    assert stored.finished_at == at
     events = store.list_events(run.run_id, 0, 100)
     assert [e.seq for e in events] == [1, 2, 3, 4]
-    assert [e.type for e in events] == [EventType.RUN_QUEUED, EventType.RUN_STARTED,
-                                        EventType.NODE_STARTED, EventType.RUN_FAILED]
+    assert [e.type for e in events] == [
+        EventType.RUN_QUEUED,
+        EventType.RUN_STARTED,
+        EventType.NODE_STARTED,
+        EventType.RUN_FAILED,
+    ]
     assert store.list_events(run.run_id, 2, 1)[0].seq == 3
 
 

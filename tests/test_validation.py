@@ -11,8 +11,9 @@ from conftest import ServiceProcess
 
 def _problem(service: ServiceProcess, body: Any, status: int = 422) -> dict[str, Any]:
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    response = service.client.post("/runs", content=content,
-                                   headers={"content-type": "application/json"})
+    response = service.client.post(
+        "/runs", content=content, headers={"content-type": "application/json"}
+    )
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = dict(response.json())
@@ -42,12 +43,21 @@ def test_unknown_pipeline_suggests_close_names(service: ServiceProcess) -> None:
         ({"pipeline_names": ["reporting"], "namespaces": ["report"]}, "namespaces", "reporting"),
         ({"pipeline_names": ["stages"], "from_inputs": ["nams"]}, "from_inputs", "names"),
         ({"pipeline_names": ["stages"], "to_outputs": ["nope"]}, "to_outputs", "nope"),
-        ({"pipeline_names": ["versioned"], "load_versions": {"paylod": "x"}}, "load_versions",
-         "payload"),
-        ({"pipeline_names": ["stages"], "load_versions": {"names": "x"}}, "load_versions",
-         "not versioned"),
-        ({"pipeline_names": ["versioned"], "load_versions": {"payload": ".."}}, "load_versions",
-         "path component"),
+        (
+            {"pipeline_names": ["versioned"], "load_versions": {"paylod": "x"}},
+            "load_versions",
+            "payload",
+        ),
+        (
+            {"pipeline_names": ["stages"], "load_versions": {"names": "x"}},
+            "load_versions",
+            "not versioned",
+        ),
+        (
+            {"pipeline_names": ["versioned"], "load_versions": {"payload": ".."}},
+            "load_versions",
+            "path component",
+        ),
     ],
 )
 def test_unknown_names_in_filters(
@@ -59,13 +69,15 @@ def test_unknown_names_in_filters(
 
 
 def test_filters_that_select_no_node(service: ServiceProcess) -> None:
-    problem = _problem(service, {"pipeline_names": ["stages"], "node_names": ["prepare"],
-                                 "from_nodes": ["pause"]})
+    problem = _problem(
+        service, {"pipeline_names": ["stages"], "node_names": ["prepare"], "from_nodes": ["pause"]}
+    )
     assert "select no node" in problem["detail"]
 
 
-@pytest.mark.parametrize("runner", ["ParallelRunner", "kedro.runner.SequentialRunner",
-                                    "os.system", "builtins.eval"])
+@pytest.mark.parametrize(
+    "runner", ["ParallelRunner", "kedro.runner.SequentialRunner", "os.system", "builtins.eval"]
+)
 def test_runner_outside_the_allowlist(service: ServiceProcess, runner: str) -> None:
     problem = _problem(service, {"pipeline_names": ["noop"], "runner": runner})
     assert problem["errors"][0]["loc"] == ["body", "runner"]
@@ -139,8 +151,9 @@ def test_chunked_body_over_one_mib_is_413(service: ServiceProcess) -> None:
             yield b"x" * 16384
         yield b'"}}'
 
-    response = service.client.post("/runs", content=chunks(),
-                                   headers={"content-type": "application/json"})
+    response = service.client.post(
+        "/runs", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -151,7 +164,8 @@ def test_rejected_requests_leave_no_run(service: ServiceProcess) -> None:
     _problem(service, {"params": {"x": "${y}"}})
     after = service.client.get("/runs", params={"limit": 200}).json()["items"]
     assert [r["run_id"] for r in after][: len(before)] == [r["run_id"] for r in before][
-        : len(after)]
+        : len(after)
+    ]
     assert len(after) == len(before)
 
 

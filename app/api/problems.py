@@ -20,13 +20,29 @@ logger = logging.getLogger("kedro_runs.api")
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str, *, instance: str | None = None,
-    errors: list[FieldErrorOut] | None = None, headers: dict[str, str] | None = None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[FieldErrorOut] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = Problem(type=PROBLEM_BASE + code, title=title, status=status, detail=detail,
-                   instance=instance, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status,
-                        media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    body = Problem(
+        type=PROBLEM_BASE + code,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -65,29 +81,53 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = None
         if isinstance(error, ServiceUnavailable):
             headers = {"Retry-After": str(error.retry_after_seconds)}
-        return problem_response(error.status, error.code, error.title, error.detail,
-                                instance=request.url.path, errors=errors, headers=headers)
+        return problem_response(
+            error.status,
+            error.code,
+            error.title,
+            error.detail,
+            instance=request.url.path,
+            errors=errors,
+            headers=headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            FieldErrorOut(loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
-                          msg=str(e["msg"])[:1000], type=str(e["type"]))
+            FieldErrorOut(
+                loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
+                msg=str(e["msg"])[:1000],
+                type=str(e["type"]),
+            )
             for e in error.errors()
         ]
-        return problem_response(422, "validation-error", "The request is not valid",
-                                f"{len(errors)} problem(s) with the request.",
-                                instance=request.url.path, errors=errors)
+        return problem_response(
+            422,
+            "validation-error",
+            "The request is not valid",
+            f"{len(errors)} problem(s) with the request.",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return problem_response(error.status_code, f"http-{error.status_code}",
-                                str(error.detail), str(error.detail), instance=request.url.path,
-                                headers=dict(error.headers or {}))
+        return problem_response(
+            error.status_code,
+            f"http-{error.status_code}",
+            str(error.detail),
+            str(error.detail),
+            instance=request.url.path,
+            headers=dict(error.headers or {}),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal-error", "Internal error",
-                                "The service failed to handle this request; it has been logged.",
-                                instance=request.url.path)
+        return problem_response(
+            500,
+            "internal-error",
+            "Internal error",
+            "The service failed to handle this request; it has been logged.",
+            instance=request.url.path,
+        )

@@ -34,9 +34,12 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
     summary="Submit a run",
     response_model=RunOut,
     responses={
-        202: {"description": "Accepted and stored; poll `Location` for progress.",
-              "headers": {"Location": {"description": "The run's URL.",
-                                       "schema": {"type": "string"}}}},
+        202: {
+            "description": "Accepted and stored; poll `Location` for progress.",
+            "headers": {
+                "Location": {"description": "The run's URL.", "schema": {"type": "string"}}
+            },
+        },
         **problem_responses(413, 422, 503),
     },
 )
@@ -58,13 +61,17 @@ async def create_run(body: RunCreate, service: RunServiceDep, response: Response
 )
 async def list_runs(
     service: RunServiceDep,
-    status_: Annotated[list[RunStatus] | None, Query(alias="status", max_length=6,
-                                                     description="Only runs in these states.")] = None,
-    pipeline: Annotated[str | None, Query(max_length=255,
-                                          description="Only runs of this pipeline.")] = None,
+    status_: Annotated[
+        list[RunStatus] | None,
+        Query(alias="status", max_length=6, description="Only runs in these states."),
+    ] = None,
+    pipeline: Annotated[
+        str | None, Query(max_length=255, description="Only runs of this pipeline.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, description=f"Page size; capped at {MAX_PAGE}.")] = 50,
-    cursor: Annotated[str | None, Query(max_length=128,
-                                        description="`next` from the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=128, description="`next` from the previous page.")
+    ] = None,
 ) -> RunPageOut:
     page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE))
     return RunPageOut(items=[run_summary(view) for view in page.runs], next=page.next_cursor)
@@ -89,9 +96,13 @@ async def get_run(run_id: RunId, service: RunServiceDep) -> RunOut:
     summary="Cancel a run",
     response_model=RunOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={202: {"description": "Cancelled (a queued run) or stopping at its next node "
-                     "boundary (a running run; status `cancelling`)."},
-               **problem_responses(404, 409, 422)},
+    responses={
+        202: {
+            "description": "Cancelled (a queued run) or stopping at its next node "
+            "boundary (a running run; status `cancelling`)."
+        },
+        **problem_responses(404, 409, 422),
+    },
 )
 async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
     """A queued run is cancelled at once. A running run stops before its next node; if it
@@ -114,5 +125,6 @@ async def list_run_events(
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 1000,
 ) -> EventPageOut:
     events = await service.events(run_id, after, limit)
-    return EventPageOut(items=[event_out(e) for e in events],
-                        last_seq=events[-1].seq if events else after)
+    return EventPageOut(
+        items=[event_out(e) for e in events], last_seq=events[-1].seq if events else after
+    )

@@ -107,8 +107,10 @@ class RunRequestOut(BaseModel):
 
 
 class RunErrorOut(BaseModel):
-    reason: FailureReason = Field(description="error: the pipeline raised; worker_lost: the "
-                                  "worker process died; timeout; interrupted: the service stopped.")
+    reason: FailureReason = Field(
+        description="error: the pipeline raised; worker_lost: the "
+        "worker process died; timeout; interrupted: the service stopped."
+    )
     type: str = Field(description="The exception type.")
     message: str = Field(description="The exception message, with credentials redacted.")
 
@@ -136,10 +138,13 @@ class RunSummary(BaseModel):
     run_id: str = Field(description="The run's identity, a uuid4.")
     status: RunStatus
     pipeline_names: list[str]
-    save_version: str = Field(description="What Kedro received as its run id: the save version "
-                              "of every versioned dataset the run wrote.")
-    waiting_for: list[str] = Field(description="Runs this queued run waits for because they "
-                                   "touch the same files.")
+    save_version: str = Field(
+        description="What Kedro received as its run id: the save version "
+        "of every versioned dataset the run wrote."
+    )
+    waiting_for: list[str] = Field(
+        description="Runs this queued run waits for because they touch the same files."
+    )
     error: RunErrorOut | None
     timestamps: TimestampsOut
 
@@ -201,8 +206,12 @@ def run_out(view: RunView) -> RunOut:
         kedro_version=run.kedro_version,
         project_commit=run.project_commit,
         progress=ProgressOut(nodes_total=len(run.nodes), nodes_done=view.nodes_done),
-        nodes=[NodeOut(name=n.name, status=n.status, started_at=n.started_at,
-                       finished_at=n.finished_at) for n in view.nodes],
+        nodes=[
+            NodeOut(
+                name=n.name, status=n.status, started_at=n.started_at, finished_at=n.finished_at
+            )
+            for n in view.nodes
+        ],
     )
 
 
@@ -216,10 +225,14 @@ def _summary_fields(view: RunView) -> dict[str, Any]:
         "save_version": run.save_version,
         "waiting_for": view.waiting_for,
         "error": RunErrorOut(reason=error.reason, type=error.type, message=error.message)
-        if error else None,
-        "timestamps": TimestampsOut(queued_at=run.queued_at, started_at=run.started_at,
-                                    finished_at=run.finished_at,
-                                    cancel_requested_at=run.cancel_requested_at),
+        if error
+        else None,
+        "timestamps": TimestampsOut(
+            queued_at=run.queued_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            cancel_requested_at=run.cancel_requested_at,
+        ),
     }
 
 

@@ -69,5 +69,7 @@ class CapacityChanged:
     """A worker became ready (or idle): the service may dispatch more runs."""
 
 
-RunReport = RunStarted | NodeStarted | NodeCompleted | NodeFailed | RunSucceeded | RunFailed | RunCancelled
+RunReport = (
+    RunStarted | NodeStarted | NodeCompleted | NodeFailed | RunSucceeded | RunFailed | RunCancelled
+)
 Report = RunReport | CapacityChanged

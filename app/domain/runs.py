@@ -108,8 +108,14 @@ class RunSpec:
         tuples = {
             key: tuple(record.get(key) or ())
             for key in (
-                "pipeline_names", "tags", "node_names", "from_nodes", "to_nodes",
-                "from_inputs", "to_outputs", "namespaces",
+                "pipeline_names",
+                "tags",
+                "node_names",
+                "from_nodes",
+                "to_nodes",
+                "from_inputs",
+                "to_outputs",
+                "namespaces",
             )
         }
         return cls(

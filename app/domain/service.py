@@ -32,7 +32,6 @@ from app.domain.ports import (
 )
 from app.domain.runs import (
     ACTIVE_STATUSES,
-    TERMINAL_EVENT,
     TERMINAL_STATUSES,
     EventType,
     FailureReason,
@@ -99,7 +98,6 @@ class RunService:
         self._clock = SaveVersionClock()
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._cancel_pending: set[str] = set()  # running runs asked to stop
-        self._terminal_waiters: dict[str, list[asyncio.Future[None]]] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -122,8 +120,9 @@ class RunService:
             timer.cancel()
         await self._executor.stop()
         async with self._lock:
-            await self._recover_interrupted("the service shut down before the run finished",
-                                            reason=FailureReason.INTERRUPTED)
+            await self._recover_interrupted(
+                "the service shut down before the run finished", reason=FailureReason.INTERRUPTED
+            )
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._planner.shutdown(wait=True)
@@ -136,12 +135,27 @@ class RunService:
         writes: list[StoreWrite] = []
         for run in active:
             if run.status is RunStatus.CANCELLING:
-                writes.append(Transition(run.run_id, RunStatus.CANCELLED, now,
-                                         EventType.RUN_CANCELLED, event_data={"detail": detail}))
+                writes.append(
+                    Transition(
+                        run.run_id,
+                        RunStatus.CANCELLED,
+                        now,
+                        EventType.RUN_CANCELLED,
+                        event_data={"detail": detail},
+                    )
+                )
             else:
                 error = RunError(reason, "RunInterrupted", detail)
-                writes.append(Transition(run.run_id, RunStatus.FAILED, now, EventType.RUN_FAILED,
-                                         error=error, event_data=_error_data(error)))
+                writes.append(
+                    Transition(
+                        run.run_id,
+                        RunStatus.FAILED,
+                        now,
+                        EventType.RUN_FAILED,
+                        error=error,
+                        event_data=_error_data(error),
+                    )
+                )
             self._queue.finish(run.run_id)
         if writes:
             await self._write(writes)
@@ -192,15 +206,23 @@ class RunService:
                 raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
             now = utcnow()
             if run.status is RunStatus.QUEUED:
-                await self._write([Transition(run_id, RunStatus.CANCELLED, now,
-                                              EventType.RUN_CANCELLED,
-                                              event_data={"detail": "cancelled while queued"})])
+                await self._write(
+                    [
+                        Transition(
+                            run_id,
+                            RunStatus.CANCELLED,
+                            now,
+                            EventType.RUN_CANCELLED,
+                            event_data={"detail": "cancelled while queued"},
+                        )
+                    ]
+                )
                 self._queue.remove_queued(run_id)
-                self._notify_terminal(run_id)
                 await self._dispatch()
             elif run.status is RunStatus.RUNNING:
-                await self._write([Transition(run_id, RunStatus.CANCELLING, now,
-                                              EventType.RUN_CANCEL_REQUESTED)])
+                await self._write(
+                    [Transition(run_id, RunStatus.CANCELLING, now, EventType.RUN_CANCEL_REQUESTED)]
+                )
                 self._cancel_pending.add(run_id)
                 self._executor.request_cancel(run_id)
                 self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
@@ -211,8 +233,11 @@ class RunService:
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
         if self._queue.is_running(run_id) and self._executor.kill(run_id):
-            logger.warning("run %s did not stop within %.1fs of cancel; its worker was killed",
-                           run_id, self._cancel_grace_seconds)
+            logger.warning(
+                "run %s did not stop within %.1fs of cancel; its worker was killed",
+                run_id,
+                self._cancel_grace_seconds,
+            )
 
     # -- queries --------------------------------------------------------------
 
@@ -254,25 +279,6 @@ class RunService:
         if run is None:
             raise RunNotFound(f"No run with id {run_id}.")
         return events
-
-    async def wait_until_finished(self, run_id: str, timeout: float) -> RunView:
-        """Wait (at most ``timeout`` s) for the run to end; returns the run as it is then."""
-        view = await self.get(run_id)
-        if view.run.status in TERMINAL_STATUSES:
-            return view
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._terminal_waiters.setdefault(run_id, []).append(waiter)
-        try:
-            view = await self.get(run_id)  # it may have ended while we registered
-            if view.run.status not in TERMINAL_STATUSES:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except TimeoutError:
-            pass
-        finally:
-            waiters = self._terminal_waiters.get(run_id, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-        return await self.get(run_id)
 
     @property
     def queue_depth(self) -> int:
@@ -316,7 +322,6 @@ class RunService:
             timer = self._grace_timers.pop(run_id, None)
             if timer is not None:
                 timer.cancel()
-            self._notify_terminal(run_id)
 
     def _write_for(self, report: reports.Report) -> StoreWrite | None:
         match report:
@@ -327,21 +332,41 @@ class RunService:
             case reports.NodeCompleted(run_id, node, at):
                 return AppendEvent(run_id, EventType.NODE_COMPLETED, at, node)
             case reports.NodeFailed(run_id, node, at, error_type, message):
-                return AppendEvent(run_id, EventType.NODE_FAILED, at, node,
-                                   {"type": error_type, "message": message})
+                return AppendEvent(
+                    run_id,
+                    EventType.NODE_FAILED,
+                    at,
+                    node,
+                    {"type": error_type, "message": message},
+                )
             case reports.RunSucceeded(run_id, at):
                 return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
             case reports.RunCancelled(run_id, at, detail):
-                return Transition(run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED,
-                                  event_data={"detail": detail})
+                return Transition(
+                    run_id,
+                    RunStatus.CANCELLED,
+                    at,
+                    EventType.RUN_CANCELLED,
+                    event_data={"detail": detail},
+                )
             case reports.RunFailed(run_id, at, reason, error_type, message):
                 if reason is FailureReason.WORKER_LOST and run_id in self._cancel_pending:
-                    return Transition(run_id, RunStatus.CANCELLED, at, EventType.RUN_CANCELLED,
-                                      event_data={"detail": "worker killed after the cancel "
-                                                  "grace period"})
+                    return Transition(
+                        run_id,
+                        RunStatus.CANCELLED,
+                        at,
+                        EventType.RUN_CANCELLED,
+                        event_data={"detail": "worker killed after the cancel grace period"},
+                    )
                 error = RunError(reason, error_type, message)
-                return Transition(run_id, RunStatus.FAILED, at, EventType.RUN_FAILED,
-                                  error=error, event_data=_error_data(error))
+                return Transition(
+                    run_id,
+                    RunStatus.FAILED,
+                    at,
+                    EventType.RUN_FAILED,
+                    error=error,
+                    event_data=_error_data(error),
+                )
         return None
 
     async def _dispatch(self) -> None:
@@ -354,21 +379,18 @@ class RunService:
         if not startable:
             return
         now = utcnow()
-        claimed = await self._write([
-            Transition(queued.run_id, RunStatus.RUNNING, now, EventType.RUN_STARTED)
-            for queued in startable
-        ])
+        claimed = await self._write(
+            [
+                Transition(queued.run_id, RunStatus.RUNNING, now, EventType.RUN_STARTED)
+                for queued in startable
+            ]
+        )
         for queued, ok in zip(startable, claimed, strict=True):
             if not ok:  # no longer queued (cancelled meanwhile)
                 self._queue.remove_queued(queued.run_id)
                 continue
             self._queue.mark_running(queued)
             self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
-
-    def _notify_terminal(self, run_id: str) -> None:
-        for waiter in self._terminal_waiters.pop(run_id, []):
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- threads --------------------------------------------------------------
 

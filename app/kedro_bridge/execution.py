@@ -64,8 +64,11 @@ class RunReporter:
 
     @hook_impl
     def on_node_error(self, error: Exception, node: Any) -> None:
-        self._send(reports.NodeFailed(self._current(), node.name, utcnow(),
-                                      type(error).__name__, redact(str(error))))
+        self._send(
+            reports.NodeFailed(
+                self._current(), node.name, utcnow(), type(error).__name__, redact(str(error))
+            )
+        )
 
     def _current(self) -> str:
         if self._run_id is None:
@@ -108,8 +111,9 @@ class RunExecutor:
         except Exception as error:
             if self.reporter.cancel_requested and _caused_by_cancel(error):
                 return reports.RunCancelled(job.run_id, utcnow(), str(error))
-            return reports.RunFailed(job.run_id, utcnow(), FailureReason.ERROR,
-                                     type(error).__name__, redact(str(error)))
+            return reports.RunFailed(
+                job.run_id, utcnow(), FailureReason.ERROR, type(error).__name__, redact(str(error))
+            )
         finally:
             self.reporter.end()
         return reports.RunSucceeded(job.run_id, utcnow())

@@ -53,9 +53,7 @@ class KedroInspector:
         self.project_commit = project_commit(location.project_path)
         loader = self.session._get_config_loader()
         self.env: str | None = loader.env or loader.default_run_env or None
-        self._params_free_catalog = not _config_mentions_runtime_params(
-            Path(loader.conf_source)
-        )
+        self._params_free_catalog = not _config_mentions_runtime_params(Path(loader.conf_source))
         # The catalog as the project defines it, with no caller params.
         self._default_catalog = _Catalog(self._catalog_config(None), location.project_path)
 
@@ -75,9 +73,12 @@ class KedroInspector:
             combined = self._combined_pipeline(spec)
             errors = _unknown_names(spec, combined)
             if spec.runner not in RUNNERS:
-                errors.append(FieldError(("body", "runner"),
-                                         f"unknown runner {spec.runner!r}; allowed: "
-                                         f"{', '.join(sorted(RUNNERS))}"))
+                errors.append(
+                    FieldError(
+                        ("body", "runner"),
+                        f"unknown runner {spec.runner!r}; allowed: {', '.join(sorted(RUNNERS))}",
+                    )
+                )
             catalog = self._catalog_for(spec)
             errors += _load_version_errors(spec, combined, catalog)
             if errors:
@@ -100,8 +101,13 @@ class KedroInspector:
                 continue
             matches = get_close_matches(name, self._pipelines.keys())
             hint = f" Did you mean one of these instead? {', '.join(matches)}" if matches else ""
-            errors.append(FieldError(("body", "pipeline_names", index),
-                                     f"no pipeline named {name!r}.{hint}", "unknown_pipeline"))
+            errors.append(
+                FieldError(
+                    ("body", "pipeline_names", index),
+                    f"no pipeline named {name!r}.{hint}",
+                    "unknown_pipeline",
+                )
+            )
         if errors:
             raise InvalidRunRequest("Unknown pipeline.", errors)
         return combined
@@ -109,8 +115,7 @@ class KedroInspector:
     def _catalog_for(self, spec: RunSpec) -> _Catalog:
         if self._params_free_catalog or not spec.params:
             return self._default_catalog
-        catalog = _Catalog(self._catalog_config(spec.params), self._location.project_path)
-        return catalog
+        return _Catalog(self._catalog_config(spec.params), self._location.project_path)
 
     def _catalog_config(self, params: dict[str, Any] | None) -> dict[str, Any]:
         from kedro.framework.context.context import _convert_paths_to_absolute_posix
@@ -126,7 +131,8 @@ class KedroInspector:
         # Only locations and types matter here; credentials stay out of this process.
         return {
             name: {k: v for k, v in entry.items() if k != "credentials"}
-            if isinstance(entry, dict) else entry
+            if isinstance(entry, dict)
+            else entry
             for name, entry in config.items()
         }
 
@@ -160,7 +166,7 @@ class _Catalog:
 
 def _normalise(target: str) -> str:
     if target.startswith("file://"):
-        target = target[len("file://"):]
+        target = target[len("file://") :]
     if "://" in target:
         return target
     return os.path.normpath(target)
@@ -180,8 +186,13 @@ def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
     except ValueError as error:
         raise InvalidRunRequest(
             "The filters select no node.",
-            [FieldError(("body",), f"the filters select no node of the pipeline: "
-                        f"{redact(str(error))}", "empty_selection")],
+            [
+                FieldError(
+                    ("body",),
+                    f"the filters select no node of the pipeline: {redact(str(error))}",
+                    "empty_selection",
+                )
+            ],
         ) from error
 
 
@@ -203,9 +214,14 @@ def _unknown_names(spec: RunSpec, pipeline: Pipeline) -> list[FieldError]:
     for field_name, requested, known, what in checks:
         for index, name in enumerate(requested):
             if name not in known:
-                errors.append(FieldError(("body", field_name, index),
-                                         f"no {what} named {name!r} in the selected pipelines"
-                                         f"{_suggest(name, known)}", f"unknown_{what}"))
+                errors.append(
+                    FieldError(
+                        ("body", field_name, index),
+                        f"no {what} named {name!r} in the selected pipelines"
+                        f"{_suggest(name, known)}",
+                        f"unknown_{what}",
+                    )
+                )
     return errors
 
 
@@ -215,20 +231,32 @@ def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -
     for name, version in spec.load_versions.items():
         where = ("body", "load_versions", name)
         if name not in datasets:
-            errors.append(FieldError(where, f"no dataset named {name!r} in the selected "
-                                     f"pipelines{_suggest(name, datasets)}", "unknown_dataset"))
+            errors.append(
+                FieldError(
+                    where,
+                    f"no dataset named {name!r} in the selected "
+                    f"pipelines{_suggest(name, datasets)}",
+                    "unknown_dataset",
+                )
+            )
         elif not catalog.locate(name).versioned:
-            errors.append(FieldError(where, f"dataset {name!r} is not versioned",
-                                     "not_versioned"))
+            errors.append(FieldError(where, f"dataset {name!r} is not versioned", "not_versioned"))
         elif not _is_safe_version(version):
-            errors.append(FieldError(where, "a version must be one non-empty path component "
-                                     "(no '/', '\\', '..')", "bad_version"))
+            errors.append(
+                FieldError(
+                    where,
+                    "a version must be one non-empty path component (no '/', '\\', '..')",
+                    "bad_version",
+                )
+            )
     return errors
 
 
 def _is_safe_version(version: str) -> bool:
-    return bool(version) and version not in {".", ".."} and not any(
-        char in version for char in "/\\\x00"
+    return (
+        bool(version)
+        and version not in {".", ".."}
+        and not any(char in version for char in "/\\\x00")
     )
 
 

@@ -20,7 +20,9 @@ TELEMETRY_OFF = {"KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
 def disable_telemetry() -> None:
     """Turn telemetry off and plain logging on for this process and every child."""
     os.environ.update(TELEMETRY_OFF)
-    os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("plain_logging.yml")))
+    os.environ.setdefault(
+        "KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("plain_logging.yml"))
+    )
 
 
 def quiet_known_warnings() -> None:
@@ -110,7 +112,10 @@ def project_commit(project_path: Path) -> str | None:
     try:
         result = subprocess.run(
             ["git", "-C", str(project_path), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, func, select, update
 
 from app.domain.ports import AppendEvent, RunPage, StoreWrite, Transition
 from app.domain.runs import (
@@ -45,8 +45,10 @@ class SqlRunStore:
             connection.execute(runs.insert().values(_run_values(run)))
             connection.execute(
                 run_pipelines.insert(),
-                [{"run_id": run.run_id, "pipeline_name": name}
-                 for name in dict.fromkeys(run.spec.pipeline_names)],
+                [
+                    {"run_id": run.run_id, "pipeline_name": name}
+                    for name in dict.fromkeys(run.spec.pipeline_names)
+                ],
             )
             _append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
 
@@ -91,8 +93,9 @@ class SqlRunStore:
         with self._reader.connect() as connection:
             rows = connection.execute(query).all()
         return [
-            RunEvent(row.run_id, row.seq, EventType(row.type), row.at, row.node,
-                     json.loads(row.data))
+            RunEvent(
+                row.run_id, row.seq, EventType(row.type), row.at, row.node, json.loads(row.data)
+            )
             for row in rows
         ]
 
@@ -107,7 +110,8 @@ class SqlRunStore:
 
     def last_save_version(self) -> str | None:
         with self._reader.connect() as connection:
-            return connection.scalar(select(func.max(runs.c.save_version)))
+            last = connection.scalar(select(func.max(runs.c.save_version)))
+        return str(last) if last is not None else None
 
 
 def _apply(connection: Connection, write: StoreWrite) -> bool:
@@ -126,8 +130,11 @@ def _transition(connection: Connection, move: Transition) -> bool:
     elif move.target in TERMINAL_STATUSES:
         values["finished_at"] = move.at
     if move.error is not None:
-        values.update(failure_reason=str(move.error.reason), error_type=move.error.type,
-                      error_message=move.error.message)
+        values.update(
+            failure_reason=str(move.error.reason),
+            error_type=move.error.type,
+            error_message=move.error.message,
+        )
     # Conditional: only from a state the transition table allows, so two writers
     # cannot both move the same run, and a terminal run never changes.
     allowed = [str(status) for status in sources_of(move.target)]
@@ -180,8 +187,9 @@ def _run_values(run: Run) -> dict[str, Any]:
 def _run_from_row(row: Row[Any]) -> Run:
     error = None
     if row.failure_reason is not None:
-        error = RunError(FailureReason(row.failure_reason), row.error_type or "",
-                         row.error_message or "")
+        error = RunError(
+            FailureReason(row.failure_reason), row.error_type or "", row.error_message or ""
+        )
     return Run(
         run_id=row.run_id,
         save_version=row.save_version,

@@ -103,8 +103,11 @@ class ProcessWorkerPool:
         try:
             worker.jobs.send(StartRun(assignment))
         except OSError:
-            logger.warning("worker %s could not take run %s; stopping it",
-                           worker.process.pid, assignment.run_id)
+            logger.warning(
+                "worker %s could not take run %s; stopping it",
+                worker.process.pid,
+                assignment.run_id,
+            )
             worker.process.kill()
 
     def request_cancel(self, run_id: str) -> None:
@@ -174,7 +177,10 @@ class ProcessWorkerPool:
         if worker.run_id is not None:
             self._deliver(
                 reports.RunFailed(
-                    worker.run_id, utcnow(), FailureReason.WORKER_LOST, "WorkerLost",
+                    worker.run_id,
+                    utcnow(),
+                    FailureReason.WORKER_LOST,
+                    "WorkerLost",
                     f"the worker process {worker.process.pid} died (exit code {code}) "
                     "while executing the run",
                 )
@@ -185,13 +191,19 @@ class ProcessWorkerPool:
         del self._workers[worker.slot]
         if not worker.ready:
             self._early_deaths += 1
-            logger.error("worker in slot %d exited before it was ready (exit code %s)",
-                         worker.slot, code)
+            logger.error(
+                "worker in slot %d exited before it was ready (exit code %s)", worker.slot, code
+            )
         else:
-            logger.warning("worker %s in slot %d died (exit code %s); replacing it",
-                           worker.process.pid, worker.slot, code)
-        delay = min(_MAX_BACKOFF_SECONDS, 0.5 * (2 ** self._early_deaths)) \
-            if self._early_deaths else 0.0
+            logger.warning(
+                "worker %s in slot %d died (exit code %s); replacing it",
+                worker.process.pid,
+                worker.slot,
+                code,
+            )
+        delay = (
+            min(_MAX_BACKOFF_SECONDS, 0.5 * (2**self._early_deaths)) if self._early_deaths else 0.0
+        )
         assert self._loop is not None
         self._loop.call_later(delay, self._respawn, worker.slot)
 

@@ -40,7 +40,9 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
     use_plain_logging(config.log_level)
     inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
     threading.Thread(
-        target=_listen, args=(jobs, inbox, executor.reporter.request_cancel), daemon=True,
+        target=_listen,
+        args=(jobs, inbox, executor.reporter.request_cancel),
+        daemon=True,
         name="job-listener",
     ).start()
     send(WorkerReady(os.getpid()))

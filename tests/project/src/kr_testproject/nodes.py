@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 
@@ -52,6 +53,18 @@ def sleep_forever(seconds: float) -> int:
 
 def exit_process() -> int:
     os._exit(3)
+
+
+def segfault() -> int:
+    import ctypes
+
+    return len(ctypes.string_at(0))  # reads address 0: SIGSEGV
+
+
+def kill_self() -> int:
+    # What the kernel's OOM killer does: SIGKILL, no clean-up.
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 0
 
 
 def raise_error(message: str) -> int:

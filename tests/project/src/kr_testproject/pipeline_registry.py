@@ -33,20 +33,57 @@ def _reporting() -> Pipeline:
 def register_pipelines() -> dict[str, Pipeline]:
     stages = Pipeline(
         [
-            node(nodes.prepare, ["names", "params:token"], "stage_intermediate", name="prepare", tags=["stage"]),
-            node(nodes.pause, ["stage_intermediate", "params:delay"], "stage_paused", name="pause", tags=["stage"]),
-            node(nodes.finish, ["stage_intermediate", "stage_paused"], "stage_final", name="finish", tags=["stage"]),
+            node(
+                nodes.prepare,
+                ["names", "params:token"],
+                "stage_intermediate",
+                name="prepare",
+                tags=["stage"],
+            ),
+            node(
+                nodes.pause,
+                ["stage_intermediate", "params:delay"],
+                "stage_paused",
+                name="pause",
+                tags=["stage"],
+            ),
+            node(
+                nodes.finish,
+                ["stage_intermediate", "stage_paused"],
+                "stage_final",
+                name="finish",
+                tags=["stage"],
+            ),
         ]
     )
     return {
         "__default__": stages,
-        "noop": Pipeline([node(nodes.return_one, None, "one", name="return_one", tags=["trivial"])]),
-        "tenant": Pipeline([node(nodes.write_tenant, ["params:tenant", "params:delay"], "tenant_out", name="write_tenant")]),
+        "noop": Pipeline(
+            [node(nodes.return_one, None, "one", name="return_one", tags=["trivial"])]
+        ),
+        "tenant": Pipeline(
+            [
+                node(
+                    nodes.write_tenant,
+                    ["params:tenant", "params:delay"],
+                    "tenant_out",
+                    name="write_tenant",
+                )
+            ]
+        ),
         "stages": stages,
-        "versioned": Pipeline([node(nodes.echo_payload, "params:payload", "payload", name="echo_payload")]),
+        "versioned": Pipeline(
+            [node(nodes.echo_payload, "params:payload", "payload", name="echo_payload")]
+        ),
         "slow": _slow(),
-        "stuck": Pipeline([node(nodes.sleep_forever, "params:sleep_forever", "stuck_out", name="sleep_forever")]),
+        "stuck": Pipeline(
+            [node(nodes.sleep_forever, "params:sleep_forever", "stuck_out", name="sleep_forever")]
+        ),
+        "segfault": Pipeline([node(nodes.segfault, None, "segfault_out", name="segfault")]),
+        "sigkill": Pipeline([node(nodes.kill_self, None, "sigkill_out", name="kill_self")]),
         "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
-        "fail": Pipeline([node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]),
+        "fail": Pipeline(
+            [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
+        ),
         "reporting": _reporting(),
     }
