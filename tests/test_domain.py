@@ -133,3 +133,16 @@ def test_params_within_limits_pass() -> None:
 def test_params_beyond_limits_fail(params: dict[str, object]) -> None:
     with pytest.raises(ParamsRejected):
         check_params(params)
+
+
+def test_a_new_run_starts_at_once_only_if_nothing_could_go_before_it() -> None:
+    queue = DispatchQueue()
+    assert queue.can_start_new(Footprint(writes=frozenset({"/a"})), free_slots=1)
+    assert not queue.can_start_new(Footprint(writes=frozenset({"/a"})), free_slots=0)
+    queue.enqueue(_queued("1", "/a"))
+    # run-1 could take the free slot: the new run must queue behind it.
+    assert not queue.can_start_new(Footprint(writes=frozenset({"/b"})), free_slots=1)
+    queue.mark_running(queue.startable(1)[0])
+    queue.enqueue(_queued("2", "/a"))  # blocked by run-1
+    assert queue.can_start_new(Footprint(writes=frozenset({"/b"})), free_slots=1)
+    assert not queue.can_start_new(Footprint(reads=frozenset({"/a"})), free_slots=1)

@@ -9,7 +9,8 @@ from fastapi import Depends, Request
 from app.domain.service import RunService
 
 
-def _run_service(request: Request) -> RunService:
+async def _run_service(request: Request) -> RunService:
+    # async: a plain def dependency would cost a thread hop on every request
     service: RunService = request.app.state.run_service
     return service
 

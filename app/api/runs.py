@@ -84,10 +84,22 @@ async def list_runs(
     response_model=RunOut,
     responses=problem_responses(404, 422),
 )
-async def get_run(run_id: RunId, service: RunServiceDep) -> RunOut:
+async def get_run(
+    run_id: RunId,
+    service: RunServiceDep,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=60,
+            description="Long poll: hold the request up to this many seconds until the run "
+            "ends, then answer (at once if it already has).",
+        ),
+    ] = 0,
+) -> RunOut:
     """The run's state, progress, nodes, request and timestamps. A failed run is a 200
     with `status: failed` and an `error`."""
-    return run_out(await service.get(run_id))
+    return run_out(await service.get(run_id, wait_seconds=wait))
 
 
 @router.post(

@@ -64,6 +64,15 @@ class DispatchQueue:
     def running_count(self) -> int:
         return len(self._running)
 
+    def can_start_new(self, footprint: Footprint, free_slots: int) -> bool:
+        """Whether a run submitted now may start at once: a slot is free, no queued run
+        could take it first, and the new run conflicts with no queued or running run."""
+        if free_slots <= 0 or self.startable(free_slots):
+            return False
+        return not any(footprint.conflicts_with(run.footprint) for run in self._queued) and not any(
+            footprint.conflicts_with(fp) for fp in self._running.values()
+        )
+
     def startable(self, free_slots: int) -> list[QueuedRun]:
         """Up to ``free_slots`` runs that may start now, in submission order."""
         chosen: list[QueuedRun] = []

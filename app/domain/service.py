@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,7 @@ class RunService:
         self._clock = SaveVersionClock()
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._cancel_pending: set[str] = set()  # running runs asked to stop
+        self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -113,6 +115,7 @@ class RunService:
 
     async def stop(self) -> None:
         """Stop workers; runs still active end ``failed(interrupted)``; queued runs stay queued."""
+        self._wake_waiters()
         if self._supervisor is not None:
             self._supervisor.cancel()
             await asyncio.gather(self._supervisor, return_exceptions=True)
@@ -164,35 +167,43 @@ class RunService:
     # -- commands -------------------------------------------------------------
 
     async def submit(self, spec: RunSpec, run_id: str) -> RunView:
-        """Validate ``spec``, store it as a queued run and schedule it. Raises InvalidRunRequest."""
+        """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
+        accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
         plan = await asyncio.get_running_loop().run_in_executor(
             self._planner, self._inspector.plan, spec
         )
-        queued_at = utcnow()
-
-        def insert() -> Run:
-            run = Run(
-                run_id=run_id,
-                save_version=self._clock.next(queued_at),
-                status=RunStatus.QUEUED,
-                spec=spec,
-                nodes=plan.nodes,
-                footprint=plan.footprint,
-                env=self._inspector.env,
-                kedro_version=self._inspector.kedro_version,
-                project_commit=self._inspector.project_commit,
-                queued_at=queued_at,
-            )
-            self._store.insert_run(run)
-            return run
-
-        run = await self._on_writer(insert)
         async with self._lock:
-            self._queue.enqueue(QueuedRun.of(run))
+            # Fast path: a free slot and nothing this run conflicts with. Then the
+            # claim follows the insert on the same writer-thread hop (two commits,
+            # in that order), and the worker hears of the run at once.
+            start_now = self._queue.can_start_new(plan.footprint, self._executor.idle_slots())
+            queued_at = utcnow()
+
+            def insert() -> Run:
+                run = Run(
+                    run_id=run_id,
+                    save_version=self._clock.next(queued_at),
+                    status=RunStatus.QUEUED,
+                    spec=spec,
+                    nodes=plan.nodes,
+                    footprint=plan.footprint,
+                    env=self._inspector.env,
+                    kedro_version=self._inspector.kedro_version,
+                    project_commit=self._inspector.project_commit,
+                    queued_at=queued_at,
+                )
+                self._store.insert_run(run)
+                if start_now:
+                    self._store.write([self._claim(run_id)])
+                return run
+
+            run = await self._on_writer(insert)
+            queued = QueuedRun.of(run)
+            if start_now:
+                self._start(queued)
+            else:
+                self._queue.enqueue(queued)
             waiting_for = self._queue.waiting_for(run_id)
-        # The supervisor dispatches; the caller gets the run as accepted, without
-        # waiting for the claim to be written.
-        self._inbox.put_nowait(reports.CapacityChanged())
         return RunView(run, node_progress(run, []), waiting_for)
 
     async def cancel(self, run_id: str) -> RunView:
@@ -218,6 +229,7 @@ class RunService:
                     ]
                 )
                 self._queue.remove_queued(run_id)
+                self._wake_waiters(run_id)
                 await self._dispatch()
             elif run.status is RunStatus.RUNNING:
                 await self._write(
@@ -241,9 +253,29 @@ class RunService:
 
     # -- queries --------------------------------------------------------------
 
-    async def get(self, run_id: str) -> RunView:
-        """The run with its node progress. Raises RunNotFound."""
+    async def get(self, run_id: str, wait_seconds: float = 0.0) -> RunView:
+        """The run with its node progress. With ``wait_seconds``, hold on until the run
+        ends or that time passes (a long poll), then answer. Raises RunNotFound."""
+        view = await self._load_view(run_id)
+        if wait_seconds <= 0 or view.run.status in TERMINAL_STATUSES:
+            return view
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finish_waiters.setdefault(run_id, []).append(waiter)
+        try:
+            view = await self._load_view(run_id)  # it may have ended while we registered
+            if view.run.status in TERMINAL_STATUSES:
+                return view
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, wait_seconds)
+            return await self._load_view(run_id)
+        finally:
+            waiters = self._finish_waiters.get(run_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._finish_waiters.pop(run_id, None)
 
+    async def _load_view(self, run_id: str) -> RunView:
         def load() -> tuple[Run | None, list[RunEvent]]:
             run = self._store.get_run(run_id)
             if run is None:
@@ -254,6 +286,14 @@ class RunService:
         if run is None:
             raise RunNotFound(f"No run with id {run_id}.")
         return RunView(run, node_progress(run, events), self._queue.waiting_for(run_id))
+
+    def _wake_waiters(self, run_id: str | None = None) -> None:
+        """Release long polls on ``run_id`` (it ended), or all of them (shutdown)."""
+        run_ids = [run_id] if run_id is not None else list(self._finish_waiters)
+        for key in run_ids:
+            for waiter in self._finish_waiters.get(key, []):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def list_runs(
         self, statuses: Sequence[RunStatus], pipeline: str | None, cursor: str | None, limit: int
@@ -322,6 +362,7 @@ class RunService:
             timer = self._grace_timers.pop(run_id, None)
             if timer is not None:
                 timer.cancel()
+            self._wake_waiters(run_id)
 
     def _write_for(self, report: reports.Report) -> StoreWrite | None:
         match report:
@@ -378,19 +419,21 @@ class RunService:
         startable = self._queue.startable(self._executor.idle_slots())
         if not startable:
             return
-        now = utcnow()
-        claimed = await self._write(
-            [
-                Transition(queued.run_id, RunStatus.RUNNING, now, EventType.RUN_STARTED)
-                for queued in startable
-            ]
-        )
+        claimed = await self._write([self._claim(queued.run_id) for queued in startable])
         for queued, ok in zip(startable, claimed, strict=True):
-            if not ok:  # no longer queued (cancelled meanwhile)
+            if ok:
+                self._start(queued)
+            else:  # no longer queued (cancelled meanwhile)
                 self._queue.remove_queued(queued.run_id)
-                continue
-            self._queue.mark_running(queued)
-            self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
+
+    @staticmethod
+    def _claim(run_id: str) -> Transition:
+        return Transition(run_id, RunStatus.RUNNING, utcnow(), EventType.RUN_STARTED)
+
+    def _start(self, queued: QueuedRun) -> None:
+        """Hand a claimed run to a worker. Call with the lock held."""
+        self._queue.mark_running(queued)
+        self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
     # -- threads --------------------------------------------------------------
 

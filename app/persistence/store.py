@@ -25,6 +25,10 @@ from app.persistence.engine import open_engine
 from app.persistence.migrations import migrate
 from app.persistence.tables import run_events, run_pipelines, runs
 
+_TERMINAL_EVENTS = frozenset(
+    {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
+)
+
 
 class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
@@ -33,6 +37,10 @@ class SqlRunStore:
         self._writer = open_engine(url, writer=True)
         self._reader = open_engine(url, writer=False)
         migrate(self._writer)
+        # The last event seq of each run written through this store. Writes come
+        # from one thread at a time, so this is exact; a run not seen yet is read
+        # from the table once.
+        self._last_seq: dict[str, int] = {}
 
     def close(self) -> None:
         self._writer.dispose()
@@ -41,6 +49,14 @@ class SqlRunStore:
     # -- writes ---------------------------------------------------------------
 
     def insert_run(self, run: Run) -> None:
+        self._last_seq[run.run_id] = 0  # a new run has no events yet
+        try:
+            self._insert_run(run)
+        except BaseException:
+            self._last_seq.pop(run.run_id, None)
+            raise
+
+    def _insert_run(self, run: Run) -> None:
         with self._writer.begin() as connection:
             connection.execute(runs.insert().values(_run_values(run)))
             connection.execute(
@@ -50,11 +66,18 @@ class SqlRunStore:
                     for name in dict.fromkeys(run.spec.pipeline_names)
                 ],
             )
-            _append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+            self._append_event(
+                connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)
+            )
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        with self._writer.begin() as connection:
-            return [_apply(connection, write) for write in writes]
+        seqs_before = dict(self._last_seq)
+        try:
+            with self._writer.begin() as connection:
+                return [self._apply(connection, write) for write in writes]
+        except BaseException:
+            self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
+            raise
 
     # -- reads ----------------------------------------------------------------
 
@@ -113,12 +136,41 @@ class SqlRunStore:
             last = connection.scalar(select(func.max(runs.c.save_version)))
         return str(last) if last is not None else None
 
-
-def _apply(connection: Connection, write: StoreWrite) -> bool:
-    if isinstance(write, AppendEvent):
-        _append_event(connection, write)
+    def _apply(self, connection: Connection, write: StoreWrite) -> bool:
+        if isinstance(write, AppendEvent):
+            self._append_event(connection, write)
+            return True
+        if not _transition(connection, write):
+            return False
+        self._append_event(
+            connection, AppendEvent(write.run_id, write.event, write.at, None, write.event_data)
+        )
         return True
-    return _transition(connection, write)
+
+    def _append_event(self, connection: Connection, event: AppendEvent) -> None:
+        last = self._last_seq.get(event.run_id)
+        if last is None:
+            last = int(
+                connection.scalar(
+                    select(func.coalesce(func.max(run_events.c.seq), 0)).where(
+                        run_events.c.run_id == event.run_id
+                    )
+                )
+                or 0
+            )
+        connection.execute(
+            run_events.insert().values(
+                run_id=event.run_id,
+                seq=last + 1,
+                type=str(event.type),
+                at=event.at,
+                node=event.node,
+                data=json.dumps(event.data),
+            )
+        )
+        self._last_seq[event.run_id] = last + 1
+        if event.type in _TERMINAL_EVENTS:
+            self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
 
 
 def _transition(connection: Connection, move: Transition) -> bool:
@@ -143,30 +195,7 @@ def _transition(connection: Connection, move: Transition) -> bool:
         .where(and_(runs.c.run_id == move.run_id, runs.c.status.in_(allowed)))
         .values(values)
     )
-    if result.rowcount != 1:
-        return False
-    _append_event(connection, AppendEvent(move.run_id, move.event, move.at, None, move.event_data))
-    return True
-
-
-def _append_event(connection: Connection, event: AppendEvent) -> None:
-    # One writer at a time (the service's writer thread, inside a write
-    # transaction), so max + 1 cannot race.
-    last = connection.scalar(
-        select(func.coalesce(func.max(run_events.c.seq), 0)).where(
-            run_events.c.run_id == event.run_id
-        )
-    )
-    connection.execute(
-        run_events.insert().values(
-            run_id=event.run_id,
-            seq=int(last or 0) + 1,
-            type=str(event.type),
-            at=event.at,
-            node=event.node,
-            data=json.dumps(event.data),
-        )
-    )
+    return result.rowcount == 1
 
 
 def _run_values(run: Run) -> dict[str, Any]:
