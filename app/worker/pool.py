@@ -15,6 +15,7 @@ dying before they become ready.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -60,6 +61,9 @@ class ProcessWorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._early_deaths = 0
+        # Claimed runs with no live idle worker yet (their worker died between the
+        # claim and the hand-over): the next worker that is ready takes them.
+        self._pending: collections.deque[RunAssignment] = collections.deque()
 
     async def start(self, deliver: Callable[[reports.Report], None]) -> None:
         self._deliver = deliver
@@ -87,16 +91,25 @@ class ProcessWorkerPool:
     # -- RunExecutor ------------------------------------------------------------
 
     def idle_slots(self) -> int:
-        return sum(1 for worker in self._workers.values() if _is_idle(worker))
+        idle = sum(1 for worker in self._workers.values() if _is_idle(worker))
+        return max(0, idle - len(self._pending))
 
     @property
     def ready_workers(self) -> int:
         return sum(1 for worker in self._workers.values() if worker.ready and not worker.exited)
 
     def execute(self, assignment: RunAssignment) -> None:
-        worker = next((w for w in self._workers.values() if _is_idle(w)), None)
-        if worker is None:
-            raise RuntimeError("execute() called with no idle worker")
+        self._pending.append(assignment)
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._pending:
+            worker = next((w for w in self._workers.values() if _is_idle(w)), None)
+            if worker is None:
+                return
+            self._send(worker, self._pending.popleft())
+
+    def _send(self, worker: _Worker, assignment: RunAssignment) -> None:
         # Recorded before sending: if the send fails the process is dead, and the
         # reader thread reports this run lost.
         worker.run_id = assignment.run_id
@@ -111,17 +124,29 @@ class ProcessWorkerPool:
             worker.process.kill()
 
     def request_cancel(self, run_id: str) -> None:
+        if self._drop_pending(run_id):
+            return
         worker = self._worker_running(run_id)
         if worker is not None:
             with contextlib.suppress(OSError):
                 worker.jobs.send(CancelRun(run_id))
 
     def kill(self, run_id: str) -> bool:
+        if self._drop_pending(run_id):
+            return True
         worker = self._worker_running(run_id)
         if worker is None or not worker.process.is_alive():
             return False
         worker.process.kill()
         return True
+
+    def _drop_pending(self, run_id: str) -> bool:
+        for assignment in self._pending:
+            if assignment.run_id == run_id:
+                self._pending.remove(assignment)
+                self._deliver(reports.RunCancelled(run_id, utcnow(), "cancelled before it started"))
+                return True
+        return False
 
     # -- process management -----------------------------------------------------
 
@@ -161,15 +186,21 @@ class ProcessWorkerPool:
             worker.ready = True
             self._early_deaths = 0
             logger.info("worker %s ready in slot %d", message.pid, worker.slot)
+            self._hand_over()
             self._deliver(reports.CapacityChanged())
             return
-        if isinstance(message, reports.RunSucceeded | reports.RunFailed | reports.RunCancelled):
+        finished = isinstance(
+            message, reports.RunSucceeded | reports.RunFailed | reports.RunCancelled
+        )
+        if finished:
             worker.run_id = None
         self._deliver(message)  # type: ignore[arg-type]
+        if finished:
+            self._hand_over()
 
     def _on_exit(self, worker: _Worker) -> None:
         worker.exited = True
-        worker.process.join(timeout=1)
+        worker.process.join(timeout=0.5)  # it has closed its pipe: it is exiting
         code = worker.process.exitcode
         with contextlib.suppress(OSError):
             worker.jobs.close()
