@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,10 @@ def _serve(settings: Any) -> int:
     except ProjectError as error:
         print(f"kedro-runs: {error}", file=sys.stderr)
         return 2
+    # uvicorn drains, runs the lifespan shutdown (which records interrupted runs),
+    # then re-raises the SIGTERM it caught with the handler that was in place
+    # before it. Make that handler a no-op, so a clean shutdown exits 0.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -6,6 +6,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.engine import make_url
+
 from app.domain.service import RunService
 from app.kedro_bridge.inspector import KedroInspector
 from app.kedro_bridge.project import (
@@ -41,14 +43,18 @@ async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
     inspector = KedroInspector(location)
     use_plain_logging(settings.log_level)  # opening the project installed Kedro's rich logging
     store = SqlRunStore(settings.store_url())
-    pool = ProcessWorkerPool(WorkerConfig(location, settings.worker_log_level), settings.workers)
+    pool = ProcessWorkerPool(
+        WorkerConfig(location, settings.worker_log_level),
+        settings.workers,
+        start_timeout=settings.worker_start_timeout_seconds,
+    )
     service = RunService(store, inspector, pool, cancel_grace_seconds=settings.cancel_grace_seconds)
     await service.start()
     logger.info(
         "serving %s with %d worker(s); store %s",
         location.project_path,
         settings.workers,
-        settings.store_url(),
+        make_url(settings.store_url()).render_as_string(hide_password=True),
     )
     try:
         yield service

@@ -88,3 +88,24 @@ def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path)
         assert [executions[v] for v in save_versions] == [1] * 8
     finally:
         second.stop()
+
+
+def test_sigterm_interrupts_running_runs_keeps_queued_ones_and_exits_0(project: Path) -> None:
+    first = ServiceProcess(project, workers=1).start()
+    running = first.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})["run_id"]
+    first.wait(running, {"running"})
+    queued = first.submit(pipeline_names=["noop"])["run_id"]
+    assert first.get(queued)["status"] == "queued"
+    assert first.process is not None
+    first.process.send_signal(signal.SIGTERM)
+    assert first.process.wait(timeout=60) == 0
+    first.client.close()
+
+    second = ServiceProcess(project, workers=1).start()
+    try:
+        run = second.get(running)
+        assert run["status"] == "failed"
+        assert run["error"]["reason"] == "interrupted"
+        assert second.wait(queued)["status"] == "succeeded"
+    finally:
+        second.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import datetime
@@ -87,6 +88,13 @@ def test_a_failed_run_is_a_200_with_a_redacted_error(service: ServiceProcess) ->
     assert "hunter2" not in str(events)
 
 
+def test_an_event_cursor_past_any_integer_is_a_422(service: ServiceProcess) -> None:
+    run_id = service.submit(pipeline_names=["noop"])["run_id"]
+    response = service.client.get(f"/runs/{run_id}/events", params={"after": 10**20})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 def test_unknown_run_is_a_404_problem(service: ServiceProcess) -> None:
     for path in (f"/runs/{uuid.uuid4()}", f"/runs/{uuid.uuid4()}/events"):
         response = service.client.get(path)
@@ -132,7 +140,7 @@ def test_list_filters_by_status_and_pipeline_newest_first_with_cursor(
 
 def test_list_limit_is_capped_and_bad_queries_are_problems(service: ServiceProcess) -> None:
     assert service.client.get("/runs", params={"limit": 100_000}).status_code == 200
-    for params in ({"limit": 0}, {"status": "sleeping"}, {"cursor": "%%%"}):
+    for params in ({"limit": 0}, {"status": "sleeping"}, {"cursor": "%%%"}, {"limit": "x"}):
         response = service.client.get("/runs", params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"] == "application/problem+json"
@@ -188,3 +196,32 @@ def test_a_run_that_ignores_cancel_is_killed_after_the_grace_period(
     service.wait_for_workers(2)
     after = service.submit(pipeline_names=["noop"])["run_id"]
     assert service.wait(after)["status"] == "succeeded"
+
+
+def test_workers_run_without_telemetry_and_with_plain_logging(service: ServiceProcess) -> None:
+    run = service.wait(service.submit(pipeline_names=["probe"])["run_id"])
+    assert run["status"] == "succeeded"
+    probe = json.loads((service.project / "data" / "probe.json").read_text())
+    assert probe["KEDRO_DISABLE_TELEMETRY"] == "1"
+    assert probe["DO_NOT_TRACK"] == "1"
+    assert probe["handlers"] == ["StreamHandler"]  # not Kedro's rich console handler
+
+
+def test_long_poll_answers_when_the_run_ends(service: ServiceProcess) -> None:
+    run_id = service.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.3}})["run_id"]
+    started = time.monotonic()
+    response = service.client.get(f"/runs/{run_id}", params={"wait": 30})
+    assert response.status_code == 200
+    assert response.json()["status"] == "succeeded"
+    assert time.monotonic() - started < 15
+    # A bounded wait on a run that does not end answers with its current state.
+    stuck = service.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})["run_id"]
+    started = time.monotonic()
+    assert service.client.get(f"/runs/{stuck}", params={"wait": 0.5}).json()["status"] in {
+        "queued",
+        "running",
+    }
+    assert time.monotonic() - started >= 0.5
+    assert service.client.post(f"/runs/{stuck}/cancel").status_code == 202
+    assert service.client.get(f"/runs/{stuck}", params={"wait": 61}).status_code == 422
+    assert service.wait(stuck, timeout=30)["status"] == "cancelled"

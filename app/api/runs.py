@@ -40,7 +40,7 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
                 "Location": {"description": "The run's URL.", "schema": {"type": "string"}}
             },
         },
-        **problem_responses(413, 422, 503),
+        **problem_responses(400, 413, 422),
     },
 )
 async def create_run(body: RunCreate, service: RunServiceDep, response: Response) -> RunOut:
@@ -133,7 +133,9 @@ async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
 async def list_run_events(
     run_id: RunId,
     service: RunServiceDep,
-    after: Annotated[int, Query(ge=0, description="Only events with `seq` above this.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**62, description="Only events with `seq` above this.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 1000,
 ) -> EventPageOut:
     events = await service.events(run_id, after, limit)

@@ -61,7 +61,10 @@ class RunStore(Protocol):
     service's writer thread); reads may come from any thread.
     """
 
-    def insert_run(self, run: Run) -> None: ...
+    def insert_run(self, run: Run, then: Sequence[StoreWrite] = ()) -> None:
+        """Insert ``run`` (queued, with its ``run_queued`` event) and apply ``then`` in the
+        same transaction."""
+        ...
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         """Apply every write in one transaction; returns, per write, whether it applied."""

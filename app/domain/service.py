@@ -40,6 +40,7 @@ from app.domain.runs import (
     Run,
     RunError,
     RunEvent,
+    RunPlan,
     RunSpec,
     RunStatus,
     node_progress,
@@ -53,6 +54,8 @@ logger = logging.getLogger("kedro_runs.service")
 T = TypeVar("T")
 
 MAX_PAGE = 200
+_SHUTDOWN_DETAIL = "the service shut down before the run finished"
+_STOP = reports.CapacityChanged()  # marks the end of the supervisor's inbox at shutdown
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class RunService:
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -114,18 +118,18 @@ class RunService:
         self._inbox.put_nowait(reports.CapacityChanged())
 
     async def stop(self) -> None:
-        """Stop workers; runs still active end ``failed(interrupted)``; queued runs stay queued."""
+        """Stop workers; runs still active end ``failed(interrupted)``; queued runs stay
+        queued. Reports that arrived before the workers stopped are recorded first."""
+        self._stopping = True
         self._wake_waiters()
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
         for timer in self._grace_timers.values():
             timer.cancel()
         await self._executor.stop()
+        if self._supervisor is not None:
+            self._inbox.put_nowait(_STOP)
+            await self._supervisor
         async with self._lock:
-            await self._recover_interrupted(
-                "the service shut down before the run finished", reason=FailureReason.INTERRUPTED
-            )
+            await self._recover_interrupted(_SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._planner.shutdown(wait=True)
@@ -172,11 +176,15 @@ class RunService:
         plan = await asyncio.get_running_loop().run_in_executor(
             self._planner, self._inspector.plan, spec
         )
+        # Shielded: once the insert is under way, a cancelled request must not leave the
+        # run committed but unknown to the dispatcher.
+        return await asyncio.shield(self._accept(spec, run_id, plan))
+
+    async def _accept(self, spec: RunSpec, run_id: str, plan: RunPlan) -> RunView:
         async with self._lock:
-            # Fast path: a free slot and nothing this run conflicts with. Then the
-            # claim follows the insert on the same writer-thread hop (two commits,
-            # in that order), and the worker hears of the run at once.
-            start_now = self._queue.can_start_new(plan.footprint, self._executor.idle_slots())
+            # Fast path: a run that may start at once is inserted already claimed (one
+            # transaction) and handed to a worker without a trip through the supervisor.
+            start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
             queued_at = utcnow()
 
             def insert() -> Run:
@@ -192,9 +200,7 @@ class RunService:
                     project_commit=self._inspector.project_commit,
                     queued_at=queued_at,
                 )
-                self._store.insert_run(run)
-                if start_now:
-                    self._store.write([self._claim(run_id)])
+                self._store.insert_run(run, then=[self._claim(run_id)] if start_now else [])
                 return run
 
             run = await self._on_writer(insert)
@@ -205,6 +211,16 @@ class RunService:
                 self._queue.enqueue(queued)
             waiting_for = self._queue.waiting_for(run_id)
         return RunView(run, node_progress(run, []), waiting_for)
+
+    def _free_slots(self) -> int:
+        # A worker turns idle before the service has applied its run's end; until
+        # then that run still holds its slot here, so a new run cannot overtake a
+        # queued one that only waited for it.
+        free = min(
+            self._executor.idle_slots(),
+            self._executor.ready_workers - self._queue.running_count,
+        )
+        return max(0, free)
 
     async def cancel(self, run_id: str) -> RunView:
         """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound,
@@ -331,18 +347,28 @@ class RunService:
     # -- reports from workers -------------------------------------------------
 
     async def _supervise(self) -> None:
-        while True:
-            batch = [await self._inbox.get()]
+        """Apply worker reports in order, then dispatch. A batch whose write failed is
+        retried as it is (the transaction rolled back), so no report is ever dropped.
+        Ends after the ``_STOP`` marker, once everything before it is applied."""
+        unapplied: list[reports.Report] = []
+        stop = False
+        while not stop or unapplied:
+            if not unapplied:
+                unapplied.append(await self._inbox.get())
             while not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
+                unapplied.append(self._inbox.get_nowait())
+            stop = stop or any(report is _STOP for report in unapplied)
             try:
                 async with self._lock:
-                    await self._apply_reports(batch)
-                    await self._dispatch()
+                    await self._apply_reports([r for r in unapplied if r is not _STOP])
+                    unapplied = []
+                    if not stop:
+                        await self._dispatch()
             except Exception:
-                logger.exception("failed to record worker reports; retrying the dispatch")
+                logger.exception("failed to record worker reports or dispatch; retrying")
                 await asyncio.sleep(0.5)
-                self._inbox.put_nowait(reports.CapacityChanged())
+                if not unapplied and not stop:
+                    self._inbox.put_nowait(reports.CapacityChanged())
 
     async def _apply_reports(self, batch: list[reports.Report]) -> None:
         writes: list[StoreWrite] = []
@@ -391,6 +417,10 @@ class RunService:
                     event_data={"detail": detail},
                 )
             case reports.RunFailed(run_id, at, reason, error_type, message):
+                if reason is FailureReason.WORKER_LOST and self._stopping:
+                    # The pool stopped its workers because the service is stopping.
+                    reason = FailureReason.INTERRUPTED
+                    error_type, message = "RunInterrupted", _SHUTDOWN_DETAIL
                 if reason is FailureReason.WORKER_LOST and run_id in self._cancel_pending:
                     return Transition(
                         run_id,
@@ -416,7 +446,7 @@ class RunService:
         Each run is marked running in the store before a worker hears of it, so a
         crash in between leaves it ``running`` (then ``worker_lost``), never re-run.
         """
-        startable = self._queue.startable(self._executor.idle_slots())
+        startable = self._queue.startable(self._free_slots())
         if not startable:
             return
         claimed = await self._write([self._claim(queued.run_id) for queued in startable])

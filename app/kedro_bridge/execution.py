@@ -35,17 +35,30 @@ class RunReporter:
         self._send = send
         self._run_id: str | None = None
         self._cancel = threading.Event()
+        # Cancels that arrived before their run began (the listener thread can read
+        # a cancel before the main thread has taken the run from its inbox).
+        self._cancelled_early: set[str] = set()
+        self._lock = threading.Lock()
 
     def begin(self, run_id: str) -> None:
-        self._run_id = run_id
-        self._cancel.clear()
+        with self._lock:
+            self._run_id = run_id
+            if run_id in self._cancelled_early:
+                self._cancelled_early.discard(run_id)
+                self._cancel.set()
+            else:
+                self._cancel.clear()
 
     def end(self) -> None:
-        self._run_id = None
+        with self._lock:
+            self._run_id = None
 
     def request_cancel(self, run_id: str) -> None:
-        if run_id == self._run_id:
-            self._cancel.set()
+        with self._lock:
+            if run_id == self._run_id:
+                self._cancel.set()
+            else:
+                self._cancelled_early.add(run_id)
 
     @property
     def cancel_requested(self) -> bool:

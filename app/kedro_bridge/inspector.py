@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
@@ -159,17 +160,32 @@ class _Catalog:
         type_name = str(config.get("type", ""))
         if not type_name or type_name.rsplit(".", 1)[-1] in _MEMORY_TYPES:
             return DatasetLocation(None, False, type_name or None)
-        target = config.get("filepath") or config.get("path")
+        target = _target(config)
         key = _normalise(str(target)) if target else f"dataset:{name}"
         return DatasetLocation(key, bool(config.get("versioned")), type_name)
+
+
+def _target(config: dict[str, Any]) -> object:
+    """The file or directory a dataset config points at; wrappers (CachedDataset,
+    PartitionedDataset, ...) may hold it in a nested ``dataset`` config."""
+    target = config.get("filepath") or config.get("path")
+    nested = config.get("dataset")
+    if not target and isinstance(nested, dict):
+        return _target(nested)
+    return target
 
 
 def _normalise(target: str) -> str:
     if target.startswith("file://"):
         target = target[len("file://") :]
-    if "://" in target:
-        return target
-    return os.path.normpath(target)
+    if "://" not in target:
+        return os.path.normpath(target)
+    # Keys are stored with the run: keep scheme, host and path, never credentials.
+    parts = urlsplit(target)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:

@@ -48,15 +48,16 @@ class SqlRunStore:
 
     # -- writes ---------------------------------------------------------------
 
-    def insert_run(self, run: Run) -> None:
+    def insert_run(self, run: Run, then: Sequence[StoreWrite] = ()) -> None:
+        seqs_before = dict(self._last_seq)
         self._last_seq[run.run_id] = 0  # a new run has no events yet
         try:
-            self._insert_run(run)
+            self._insert_run(run, then)
         except BaseException:
-            self._last_seq.pop(run.run_id, None)
+            self._last_seq = seqs_before
             raise
 
-    def _insert_run(self, run: Run) -> None:
+    def _insert_run(self, run: Run, then: Sequence[StoreWrite]) -> None:
         with self._writer.begin() as connection:
             connection.execute(runs.insert().values(_run_values(run)))
             connection.execute(
@@ -69,6 +70,8 @@ class SqlRunStore:
             self._append_event(
                 connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)
             )
+            for write in then:
+                self._apply(connection, write)
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         seqs_before = dict(self._last_seq)

@@ -34,6 +34,7 @@ from app.worker.process import WorkerConfig, worker_main
 logger = logging.getLogger("kedro_runs.pool")
 
 _MAX_BACKOFF_SECONDS = 30.0
+_EARLY_DEATHS_BEFORE_GIVING_UP = 3  # then runs waiting for a worker fail
 
 
 @dataclass(eq=False)
@@ -52,9 +53,10 @@ class ProcessWorkerPool:
     """The RunExecutor port over local processes. Methods other than the reader
     threads' run on the event loop's thread."""
 
-    def __init__(self, config: WorkerConfig, size: int) -> None:
+    def __init__(self, config: WorkerConfig, size: int, start_timeout: float = 120.0) -> None:
         self._config = config
         self._size = size
+        self._start_timeout = start_timeout
         self._context = multiprocessing.get_context("spawn")
         self._workers: dict[int, _Worker] = {}
         self._deliver: Callable[[reports.Report], None] = lambda report: None
@@ -110,17 +112,20 @@ class ProcessWorkerPool:
             self._send(worker, self._pending.popleft())
 
     def _send(self, worker: _Worker, assignment: RunAssignment) -> None:
-        # Recorded before sending: if the send fails the process is dead, and the
-        # reader thread reports this run lost.
         worker.run_id = assignment.run_id
         try:
             worker.jobs.send(StartRun(assignment))
         except OSError:
+            # The process died and its exit is not processed yet: the run never
+            # reached it, so it waits for the next worker instead of being lost.
             logger.warning(
-                "worker %s could not take run %s; stopping it",
+                "worker %s is gone; run %s waits for the next worker",
                 worker.process.pid,
                 assignment.run_id,
             )
+            worker.run_id = None
+            worker.exited = True
+            self._pending.appendleft(assignment)
             worker.process.kill()
 
     def request_cancel(self, run_id: str) -> None:
@@ -139,6 +144,15 @@ class ProcessWorkerPool:
             return False
         worker.process.kill()
         return True
+
+    def _fail_pending(self, detail: str) -> None:
+        while self._pending:
+            assignment = self._pending.popleft()
+            self._deliver(
+                reports.RunFailed(
+                    assignment.run_id, utcnow(), FailureReason.WORKER_LOST, "WorkerLost", detail
+                )
+            )
 
     def _drop_pending(self, run_id: str) -> bool:
         for assignment in self._pending:
@@ -169,6 +183,17 @@ class ProcessWorkerPool:
         )
         self._workers[slot] = worker
         worker.reader.start()
+        assert self._loop is not None
+        self._loop.call_later(self._start_timeout, self._kill_if_not_ready, worker)
+
+    def _kill_if_not_ready(self, worker: _Worker) -> None:
+        if not worker.ready and not worker.exited and worker.process.is_alive():
+            logger.error(
+                "worker %s not ready after %.0fs; killing it",
+                worker.process.pid,
+                self._start_timeout,
+            )
+            worker.process.kill()
 
     def _read(self, worker: _Worker) -> None:
         assert self._loop is not None

@@ -73,3 +73,21 @@ def raise_error(message: str) -> int:
 
 def summarise(message: str) -> str:
     return f"report: {message}"
+
+
+def probe_environment() -> str:
+    """What a worker process looks like from inside a node: telemetry switches and the
+    log handlers in force."""
+    import json
+    import logging
+
+    handlers = {type(h).__name__ for h in logging.getLogger().handlers}
+    for name in ("kedro", "kedro.runner", "kedro.io"):
+        handlers |= {type(h).__name__ for h in logging.getLogger(name).handlers}
+    return json.dumps(
+        {
+            "KEDRO_DISABLE_TELEMETRY": os.environ.get("KEDRO_DISABLE_TELEMETRY"),
+            "DO_NOT_TRACK": os.environ.get("DO_NOT_TRACK"),
+            "handlers": sorted(handlers),
+        }
+    )
