@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from sqlalchemy.engine import make_url
 
@@ -35,30 +35,33 @@ def project_location(settings: Settings) -> ProjectLocation:
 
 @asynccontextmanager
 async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
-    """Open project, store and pool; yield the started service; close all in reverse
-    (the pool stops first)."""
+    """Open store, project and pool; yield the started service; close all in reverse
+    (the pool stops first), also when opening fails half-way."""
     disable_telemetry()
     location = project_location(settings)
     check_location(location)
-    inspector = KedroInspector(location)
-    use_plain_logging(settings.log_level)  # opening the project installed Kedro's rich logging
-    store = SqlRunStore(settings.store_url())
-    pool = ProcessWorkerPool(
-        WorkerConfig(location, settings.worker_log_level),
-        settings.workers,
-        start_timeout=settings.worker_start_timeout_seconds,
-    )
-    service = RunService(store, inspector, pool, cancel_grace_seconds=settings.cancel_grace_seconds)
-    await service.start()
-    logger.info(
-        "serving %s with %d worker(s); store %s",
-        location.project_path,
-        settings.workers,
-        make_url(settings.store_url()).render_as_string(hide_password=True),
-    )
-    try:
-        yield service
-    finally:
-        await service.stop()
-        store.close()
-        inspector.close()
+    with ExitStack() as resources:
+        store = SqlRunStore(settings.store_url())  # first: fails fast if the store is in use
+        resources.callback(store.close)
+        inspector = KedroInspector(location)
+        resources.callback(inspector.close)
+        use_plain_logging(settings.log_level)  # opening the project installed rich logging
+        pool = ProcessWorkerPool(
+            WorkerConfig(location, settings.worker_log_level),
+            settings.workers,
+            start_timeout=settings.worker_start_timeout_seconds,
+        )
+        service = RunService(
+            store, inspector, pool, cancel_grace_seconds=settings.cancel_grace_seconds
+        )
+        await service.start()
+        logger.info(
+            "serving %s with %d worker(s); store %s",
+            location.project_path,
+            settings.workers,
+            make_url(settings.store_url()).render_as_string(hide_password=True),
+        )
+        try:
+            yield service
+        finally:
+            await service.stop()

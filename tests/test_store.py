@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,14 +12,17 @@ import pytest
 from app.domain.ports import AppendEvent, Transition
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
 from app.domain.save_versions import SaveVersionClock
+from app.persistence.engine import StoreInUse
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqlRunStore:
-    return SqlRunStore(f"sqlite:///{tmp_path / 'state' / 'runs.db'}")
+def store(tmp_path: Path) -> Iterator[SqlRunStore]:
+    opened = SqlRunStore(f"sqlite:///{tmp_path / 'state' / 'runs.db'}")
+    yield opened
+    opened.close()
 
 
 def _run(clock: SaveVersionClock, pipeline: str = "p") -> Run:
@@ -100,4 +104,15 @@ def test_the_schema_migrates_once(tmp_path: Path) -> None:
     run = _run(SaveVersionClock())
     first.insert_run(run)
     first.close()
-    assert SqlRunStore(url).get_run(run.run_id) == run
+    second = SqlRunStore(url)
+    assert second.get_run(run.run_id) == run
+    second.close()
+
+
+def test_a_store_file_has_one_owner(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    owner = SqlRunStore(url)
+    with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
+        SqlRunStore(url)
+    owner.close()
+    SqlRunStore(url).close()  # free again once the owner closed it

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -44,3 +45,35 @@ def open_engine(url: str, *, writer: bool) -> Engine:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+class StoreInUse(Exception):
+    """Another kedro-runs process already owns this SQLite store."""
+
+
+def lock_sqlite_store(url: str) -> IO[bytes] | None:
+    """Take an exclusive lock beside a SQLite store file, so a second service cannot
+    share it (one process owns dispatch and event numbering). Returns the open lock
+    file (keep it open to keep the lock), or None for other databases.
+
+    Raises StoreInUse if the lock is held.
+    """
+    parsed = make_url(url)
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not parsed.database
+        or parsed.database == ":memory:"
+    ):
+        return None
+    path = Path(parsed.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.with_name(path.name + ".lock").open("wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise StoreInUse(
+            f"{path} is in use by another kedro-runs process; stop it or pass another "
+            "--state-dir / --database"
+        ) from error
+    return handle

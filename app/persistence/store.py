@@ -21,7 +21,7 @@ from app.domain.runs import (
     RunStatus,
     sources_of,
 )
-from app.persistence.engine import open_engine
+from app.persistence.engine import lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
 from app.persistence.tables import run_events, run_pipelines, runs
 
@@ -34,6 +34,7 @@ class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
 
     def __init__(self, url: str) -> None:
+        self._lock_file = lock_sqlite_store(url)
         self._writer = open_engine(url, writer=True)
         self._reader = open_engine(url, writer=False)
         migrate(self._writer)
@@ -45,6 +46,8 @@ class SqlRunStore:
     def close(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
 
     # -- writes ---------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -41,7 +42,7 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
     inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
     threading.Thread(
         target=_listen,
-        args=(jobs, inbox, executor.reporter.request_cancel),
+        args=(jobs, inbox, executor.reporter.request_cancel, executor.close),
         daemon=True,
         name="job-listener",
     ).start()
@@ -52,14 +53,22 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         send(report)
 
 
-def _listen(jobs: Connection, inbox: queue.SimpleQueue[RunAssignment], cancel: object) -> None:
+def _listen(
+    jobs: Connection,
+    inbox: queue.SimpleQueue[RunAssignment],
+    cancel: Callable[[str], None],
+    close_session: Callable[[], None],
+) -> None:
     try:
         while True:
             message = jobs.recv()
             if isinstance(message, StartRun):
                 inbox.put(message.assignment)
             elif isinstance(message, CancelRun):
-                cancel(message.run_id)  # type: ignore[operator]
+                cancel(message.run_id)
     except (EOFError, OSError):
         # The API process is gone (or closed us): stop now, mid-run or not.
-        os._exit(0)
+        try:
+            close_session()
+        finally:
+            os._exit(0)
