@@ -53,7 +53,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,10 @@ from typing import Any
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_TEMPLATE = REPO_ROOT / "tests" / "project"
+# The tests' plain helpers (copying the test project, free ports, process groups).
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from support import copy_project, free_port, process_group  # noqa: E402
+
 HOST = "127.0.0.1"  # loopback only, always
 PIPELINE = "noop"
 RUN_BODY: dict[str, Any] = {"pipeline_names": [PIPELINE]}
@@ -220,22 +222,6 @@ def parse_time(text: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def copy_project(destination: Path) -> Path:
-    target = destination / "project"
-    shutil.copytree(
-        PROJECT_TEMPLATE,
-        target,
-        ignore=shutil.ignore_patterns("__pycache__", ".kedro-runs", "*.egg-info"),
-    )
-    return target
 
 
 class CpuMeter:
@@ -404,22 +390,8 @@ class Service:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def _group_members(self) -> dict[int, list[str]]:
-        """The processes of the service's process group: pid -> /proc stat fields after
-        the command name. Empty where there is no /proc."""
-        members: dict[int, list[str]] = {}
-        if self.process is None or not Path("/proc").is_dir():
-            return members
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # gone meanwhile
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) == self.process.pid:  # its process group
-                members[int(entry.name)] = fields
-        return members
+        """The processes of the service's process group (see ``support.process_group``)."""
+        return process_group(self.process.pid) if self.process is not None else {}
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU seconds used so far by (the API process, the rest of its process group:

@@ -7,9 +7,7 @@ port, with real worker processes and a real SQLite file, so tests can kill it.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,25 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from support import copy_project, free_port
 
-PROJECT_TEMPLATE = Path(__file__).parent / "project"
 TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def copy_project(destination: Path) -> Path:
-    target = destination / "project"
-    shutil.copytree(
-        PROJECT_TEMPLATE,
-        target,
-        ignore=shutil.ignore_patterns("__pycache__", ".kedro-runs", "*.egg-info"),
-    )
-    return target
 
 
 class ServiceProcess:

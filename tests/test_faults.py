@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServiceProcess, ledger
+from support import process_group
 
 
 @pytest.mark.parametrize("pipeline", ["crash", "segfault", "sigkill"])
@@ -29,19 +30,7 @@ def test_a_worker_that_dies_mid_run_fails_that_run_only(
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Field 5 (after the parenthesised command name) is the process group.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return [pid for pid, fields in process_group(pgid).items() if fields[0] != "Z"]
 
 
 def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path) -> None:
