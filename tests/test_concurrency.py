@@ -84,6 +84,7 @@ def test_16_concurrent_multi_stage_runs_sharing_intermediate_files_match_sequent
 
 
 def test_runs_that_touch_different_files_run_in_parallel(service: ServiceProcess) -> None:
+    service.wait_for_workers(2)
     bodies: list[dict[str, object]] = [
         {"pipeline_names": ["tenant"], "params": {"tenant": f"par{i}", "delay": 1.0}}
         for i in range(2)
