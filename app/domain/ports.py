@@ -93,7 +93,11 @@ class ProjectInspector(Protocol):
     project_commit: str | None
 
     def plan(self, spec: RunSpec) -> RunPlan:
-        """Validate ``spec`` against the project. Raises ``InvalidRunRequest``."""
+        """Validate ``spec`` against the project. Raises ``InvalidRunRequest``. Blocks."""
+        ...
+
+    def plan_now(self, spec: RunSpec) -> RunPlan | None:
+        """``plan`` if it can be done at once without blocking; else None."""
         ...
 
 

@@ -173,9 +173,12 @@ class RunService:
     async def submit(self, spec: RunSpec, run_id: str) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
-        plan = await asyncio.get_running_loop().run_in_executor(
-            self._planner, self._inspector.plan, spec
-        )
+        # Pure-Python plans run here; those that resolve configuration go to the
+        # planner thread (one at a time: Kedro's resolvers are process-global).
+        plan = self._inspector.plan_now(spec)
+        if plan is None:
+            loop = asyncio.get_running_loop()
+            plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the dispatcher.
         return await asyncio.shield(self._accept(spec, run_id, plan))
@@ -272,13 +275,13 @@ class RunService:
     async def get(self, run_id: str, wait_seconds: float = 0.0) -> RunView:
         """The run with its node progress. With ``wait_seconds``, hold on until the run
         ends or that time passes (a long poll), then answer. Raises RunNotFound."""
-        view = await self._load_view(run_id)
-        if wait_seconds <= 0 or view.run.status in TERMINAL_STATUSES:
-            return view
+        if wait_seconds <= 0:
+            return await self._load_view(run_id)
+        # Registered before the first read, so an end recorded in between still wakes us.
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._finish_waiters.setdefault(run_id, []).append(waiter)
         try:
-            view = await self._load_view(run_id)  # it may have ended while we registered
+            view = await self._load_view(run_id)
             if view.run.status in TERMINAL_STATUSES:
                 return view
             with contextlib.suppress(TimeoutError):
