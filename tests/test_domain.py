@@ -146,3 +146,28 @@ def test_a_new_run_starts_at_once_only_if_nothing_could_go_before_it() -> None:
     queue.enqueue(_queued("2", "/a"))  # blocked by run-1
     assert queue.can_start_new(Footprint(writes=frozenset({"/b"})), free_slots=1)
     assert not queue.can_start_new(Footprint(reads=frozenset({"/a"})), free_slots=1)
+
+
+def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_cancel() -> None:
+    from app.domain import reports
+    from app.domain.ports import Transition
+    from app.domain.recording import store_write_for
+    from app.domain.runs import FailureReason
+
+    lost = reports.RunFailed(
+        "r",
+        datetime(2026, 1, 1, tzinfo=UTC),
+        FailureReason.WORKER_LOST,
+        "WorkerLost",
+        "exit code -9",
+    )
+    plain = store_write_for(lost, stopping=False, cancel_pending=set())
+    assert isinstance(plain, Transition)
+    assert plain.target is RunStatus.FAILED
+    assert plain.error is not None and plain.error.reason is FailureReason.WORKER_LOST
+    stopping = store_write_for(lost, stopping=True, cancel_pending=set())
+    assert isinstance(stopping, Transition)
+    assert stopping.error is not None and stopping.error.reason is FailureReason.INTERRUPTED
+    cancelled = store_write_for(lost, stopping=False, cancel_pending={"r"})
+    assert isinstance(cancelled, Transition)
+    assert cancelled.target is RunStatus.CANCELLED

@@ -18,7 +18,7 @@ from app.domain.runs import (
     RunSpec,
     RunStatus,
 )
-from app.domain.service import RunView
+from app.domain.views import RunView
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 NameList = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]

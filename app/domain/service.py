@@ -11,19 +11,15 @@ neither the run nor the fact that it may have started.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TypeVar
 
 from app.domain import reports
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
-    AppendEvent,
     ProjectInspector,
     RunAssignment,
     RunExecutor,
@@ -31,12 +27,12 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
+from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
 from app.domain.runs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     EventType,
     FailureReason,
-    NodeProgress,
     Run,
     RunError,
     RunEvent,
@@ -46,35 +42,16 @@ from app.domain.runs import (
     node_progress,
     utcnow,
 )
-from app.domain.save_versions import SaveVersionClock, parse_save_version
-from app.errors import FieldError, InvalidRequest, RunNotFound, RunStateConflict
+from app.domain.save_versions import SaveVersionClock
+from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
+from app.errors import RunNotFound, RunStateConflict
 
 logger = logging.getLogger("kedro_runs.service")
 
 T = TypeVar("T")
 
 MAX_PAGE = 200
-_SHUTDOWN_DETAIL = "the service shut down before the run finished"
 _STOP = reports.CapacityChanged()  # marks the end of the supervisor's inbox at shutdown
-
-
-@dataclass(frozen=True)
-class RunView:
-    """A run with what is derived from its events and from the dispatch queue."""
-
-    run: Run
-    nodes: list[NodeProgress]
-    waiting_for: list[str]
-
-    @property
-    def nodes_done(self) -> int:
-        return sum(1 for node in self.nodes if node.status == "completed")
-
-
-@dataclass(frozen=True)
-class RunListPage:
-    runs: list[RunView]
-    next_cursor: str | None
 
 
 class RunService:
@@ -129,7 +106,7 @@ class RunService:
             self._inbox.put_nowait(_STOP)
             await self._supervisor
         async with self._lock:
-            await self._recover_interrupted(_SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
+            await self._recover_interrupted(SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._planner.shutdown(wait=True)
@@ -160,7 +137,7 @@ class RunService:
                         now,
                         EventType.RUN_FAILED,
                         error=error,
-                        event_data=_error_data(error),
+                        event_data=error_data(error),
                     )
                 )
             self._queue.finish(run.run_id)
@@ -319,12 +296,12 @@ class RunService:
     ) -> RunListPage:
         """Runs newest first, ``limit`` (at most MAX_PAGE) at a time. Raises InvalidRequest
         for a cursor this service did not issue."""
-        before = _decode_cursor(cursor) if cursor else None
+        before = decode_cursor(cursor) if cursor else None
         page = await self._read(
             lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE))
         )
         views = [RunView(run, [], self._queue.waiting_for(run.run_id)) for run in page.runs]
-        next_cursor = _encode_cursor(page.next_cursor) if page.next_cursor else None
+        next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
         return RunListPage(views, next_cursor)
 
     async def events(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
@@ -377,7 +354,9 @@ class RunService:
         writes: list[StoreWrite] = []
         finished: list[str] = []
         for report in batch:
-            write = self._write_for(report)
+            write = store_write_for(
+                report, stopping=self._stopping, cancel_pending=self._cancel_pending
+            )
             if write is None:
                 continue
             writes.append(write)
@@ -392,56 +371,6 @@ class RunService:
             if timer is not None:
                 timer.cancel()
             self._wake_waiters(run_id)
-
-    def _write_for(self, report: reports.Report) -> StoreWrite | None:
-        match report:
-            case reports.CapacityChanged():
-                return None
-            case reports.NodeStarted(run_id, node, at):
-                return AppendEvent(run_id, EventType.NODE_STARTED, at, node)
-            case reports.NodeCompleted(run_id, node, at):
-                return AppendEvent(run_id, EventType.NODE_COMPLETED, at, node)
-            case reports.NodeFailed(run_id, node, at, error_type, message):
-                return AppendEvent(
-                    run_id,
-                    EventType.NODE_FAILED,
-                    at,
-                    node,
-                    {"type": error_type, "message": message},
-                )
-            case reports.RunSucceeded(run_id, at):
-                return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
-            case reports.RunCancelled(run_id, at, detail):
-                return Transition(
-                    run_id,
-                    RunStatus.CANCELLED,
-                    at,
-                    EventType.RUN_CANCELLED,
-                    event_data={"detail": detail},
-                )
-            case reports.RunFailed(run_id, at, reason, error_type, message):
-                if reason is FailureReason.WORKER_LOST and self._stopping:
-                    # The pool stopped its workers because the service is stopping.
-                    reason = FailureReason.INTERRUPTED
-                    error_type, message = "RunInterrupted", _SHUTDOWN_DETAIL
-                if reason is FailureReason.WORKER_LOST and run_id in self._cancel_pending:
-                    return Transition(
-                        run_id,
-                        RunStatus.CANCELLED,
-                        at,
-                        EventType.RUN_CANCELLED,
-                        event_data={"detail": "worker killed after the cancel grace period"},
-                    )
-                error = RunError(reason, error_type, message)
-                return Transition(
-                    run_id,
-                    RunStatus.FAILED,
-                    at,
-                    EventType.RUN_FAILED,
-                    error=error,
-                    event_data=_error_data(error),
-                )
-        return None
 
     async def _dispatch(self) -> None:
         """Start every queued run that may start now. Call with the lock held.
@@ -478,24 +407,3 @@ class RunService:
 
     async def _write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         return await self._on_writer(lambda: self._store.write(writes))
-
-
-def _error_data(error: RunError) -> dict[str, object]:
-    return {"reason": str(error.reason), "type": error.type, "message": error.message}
-
-
-def _encode_cursor(save_version: str) -> str:
-    return base64.urlsafe_b64encode(save_version.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        save_version = base64.urlsafe_b64decode(padded.encode()).decode()
-        parse_save_version(save_version)
-        return save_version
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise InvalidRequest(
-            "The cursor is not one this service issued.",
-            [FieldError(("query", "cursor"), "not a cursor from a previous page")],
-        ) from error

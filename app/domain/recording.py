@@ -1,0 +1,70 @@
+"""What the store records for each worker report: an event, or a state transition."""
+
+from __future__ import annotations
+
+from app.domain import reports
+from app.domain.ports import AppendEvent, StoreWrite, Transition
+from app.domain.runs import EventType, FailureReason, RunError, RunStatus
+
+SHUTDOWN_DETAIL = "the service shut down before the run finished"
+
+
+def error_data(error: RunError) -> dict[str, object]:
+    """A failure as the data of its ``run_failed`` event."""
+    return {"reason": str(error.reason), "type": error.type, "message": error.message}
+
+
+def store_write_for(
+    report: reports.Report, *, stopping: bool, cancel_pending: set[str]
+) -> StoreWrite | None:
+    """The write that records ``report``. A worker lost while the service stops means
+    the run was interrupted; one lost after a cancel (the grace-period kill) means the
+    run was cancelled."""
+    match report:
+        case reports.CapacityChanged():
+            return None
+        case reports.NodeStarted(run_id, node, at):
+            return AppendEvent(run_id, EventType.NODE_STARTED, at, node)
+        case reports.NodeCompleted(run_id, node, at):
+            return AppendEvent(run_id, EventType.NODE_COMPLETED, at, node)
+        case reports.NodeFailed(run_id, node, at, error_type, message):
+            return AppendEvent(
+                run_id,
+                EventType.NODE_FAILED,
+                at,
+                node,
+                {"type": error_type, "message": message},
+            )
+        case reports.RunSucceeded(run_id, at):
+            return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+        case reports.RunCancelled(run_id, at, detail):
+            return Transition(
+                run_id,
+                RunStatus.CANCELLED,
+                at,
+                EventType.RUN_CANCELLED,
+                event_data={"detail": detail},
+            )
+        case reports.RunFailed(run_id, at, reason, error_type, message):
+            if reason is FailureReason.WORKER_LOST and stopping:
+                # The pool stopped its workers because the service is stopping.
+                reason = FailureReason.INTERRUPTED
+                error_type, message = "RunInterrupted", SHUTDOWN_DETAIL
+            if reason is FailureReason.WORKER_LOST and run_id in cancel_pending:
+                return Transition(
+                    run_id,
+                    RunStatus.CANCELLED,
+                    at,
+                    EventType.RUN_CANCELLED,
+                    event_data={"detail": "worker killed after the cancel grace period"},
+                )
+            error = RunError(reason, error_type, message)
+            return Transition(
+                run_id,
+                RunStatus.FAILED,
+                at,
+                EventType.RUN_FAILED,
+                error=error,
+                event_data=error_data(error),
+            )
+    return None
