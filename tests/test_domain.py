@@ -164,10 +164,12 @@ def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_can
     plain = store_write_for(lost, stopping=False, cancel_pending=set())
     assert isinstance(plain, Transition)
     assert plain.target is RunStatus.FAILED
-    assert plain.error is not None and plain.error.reason is FailureReason.WORKER_LOST
+    assert plain.error is not None
+    assert plain.error.reason is FailureReason.WORKER_LOST
     stopping = store_write_for(lost, stopping=True, cancel_pending=set())
     assert isinstance(stopping, Transition)
-    assert stopping.error is not None and stopping.error.reason is FailureReason.INTERRUPTED
+    assert stopping.error is not None
+    assert stopping.error.reason is FailureReason.INTERRUPTED
     cancelled = store_write_for(lost, stopping=False, cancel_pending={"r"})
     assert isinstance(cancelled, Transition)
     assert cancelled.target is RunStatus.CANCELLED
