@@ -33,7 +33,10 @@ def _group_members(pgid: int) -> list[int]:
     return [pid for pid, fields in process_group(pgid).items() if fields[0] != "Z"]
 
 
-def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path) -> None:
+@pytest.mark.parametrize("target", ["api-process", "process-group"])
+def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(
+    project: Path, target: str
+) -> None:
     first = ServiceProcess(project, workers=2).start()
     first.wait_for_workers(2)
     running = [
@@ -50,12 +53,15 @@ def test_kill_9_then_restart_loses_nothing_and_runs_nothing_twice(project: Path)
     while sum(1 for line in ledger(project) if line.endswith(" sleep_forever")) < 2:
         time.sleep(0.05)
 
-    # Kill only the API process: its workers must notice and stop by themselves,
-    # not go on running behind the next service.
+    # Either the whole service dies at once, or only the API process does: then its
+    # workers must notice and stop by themselves, not go on behind the next service.
     assert first.process is not None
     pgid = first.process.pid
-    os.kill(first.process.pid, signal.SIGKILL)
-    first.process.wait(timeout=10)
+    if target == "api-process":
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=10)
+    else:
+        first.kill_hard()
     deadline = time.monotonic() + 15
     while _group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.1)
