@@ -68,6 +68,9 @@ def _settings(arguments: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    from app.kedro_bridge.project import disable_telemetry
+
+    disable_telemetry()  # before anything imports Kedro (it configures logging on import)
     if arguments.command == "openapi":
         return _write_openapi(arguments.output)
     try:

@@ -37,6 +37,12 @@ class RunNotFound(ServiceError):
     title = "Run not found"
 
 
+class PipelineNotFound(ServiceError):
+    status = 404
+    code = "pipeline-not-found"
+    title = "Pipeline not found"
+
+
 class RunStateConflict(ServiceError):
     status = 409
     code = "run-state-conflict"

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import health, runs
+from app.api import discovery, health, kedro_compat, runs
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
 from app.settings import Settings
@@ -37,7 +37,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_problem_handlers(app)
     app.include_router(runs.router)
+    app.include_router(discovery.router)
     app.include_router(health.router)
+    app.include_router(kedro_compat.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, Field
 
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
@@ -50,6 +51,41 @@ async def create_run(body: RunCreate, service: RunServiceDep, response: Response
     view = await service.submit(body.to_spec(), str(uuid.uuid4()))
     response.headers["Location"] = f"/runs/{view.run.run_id}"
     return run_out(view)
+
+
+class PlanInputOut(BaseModel):
+    name: str
+    exists: bool | None = Field(description="Whether it exists now (null: not a local file).")
+
+
+class PlanOut(BaseModel):
+    nodes: list[str] = Field(description="The nodes that would run, in order.")
+    inputs: list[PlanInputOut] = Field(description="Datasets they need that no node produces.")
+    outputs: list[str] = Field(description="Persisted datasets that would be written.")
+    parameters: list[str] = Field(description="Parameters the nodes read.")
+    waiting_for: list[str] = Field(
+        description="Runs in flight it would wait for (they touch the same files)."
+    )
+
+
+@router.post(
+    "/plan",
+    operation_id="planRun",
+    summary="Plan a run without running it",
+    response_model=PlanOut,
+    responses=problem_responses(400, 413, 422),
+)
+async def plan_run(body: RunCreate, service: RunServiceDep) -> PlanOut:
+    """Takes the same body as `POST /runs` and answers what it would do; invalid requests
+    get the same problems. Nothing is stored or run."""
+    plan = await service.plan(body.to_spec())
+    return PlanOut(
+        nodes=plan.nodes,
+        inputs=[PlanInputOut(name=i.name, exists=i.exists) for i in plan.inputs],
+        outputs=plan.outputs,
+        parameters=plan.parameters,
+        waiting_for=plan.waiting_for,
+    )
 
 
 @router.get(

@@ -91,6 +91,12 @@ class DispatchQueue:
                 busy.append(run.footprint)
         return chosen
 
+    def conflicting(self, footprint: Footprint) -> list[str]:
+        """Running and queued runs that a new run with ``footprint`` would wait for."""
+        running = [rid for rid, fp in self._running.items() if footprint.conflicts_with(fp)]
+        queued = [run.run_id for run in self._queued if footprint.conflicts_with(run.footprint)]
+        return running + queued
+
     def waiting_for(self, run_id: str) -> list[str]:
         """The runs a queued run waits for: running or earlier-queued runs it conflicts with."""
         for index, run in enumerate(self._queued):

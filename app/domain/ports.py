@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.reports import Report
 from app.domain.runs import (
     EventType,
@@ -98,6 +99,22 @@ class ProjectInspector(Protocol):
 
     def plan_now(self, spec: RunSpec) -> RunPlan | None:
         """``plan`` if it can be done at once without blocking; else None."""
+        ...
+
+    def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
+        """``plan`` plus what the run would need, write and read. Blocks."""
+        ...
+
+    def list_pipelines(self) -> list[PipelineSummary]: ...
+
+    def pipeline(self, name: str) -> PipelineDetail:
+        """Raises PipelineNotFound."""
+        ...
+
+    def list_datasets(self) -> list[DatasetInfo]: ...
+
+    def snapshot(self, params: dict[str, Any] | None) -> Any:
+        """Kedro's own project snapshot. Raises whatever Kedro raises."""
         ...
 
 

@@ -15,9 +15,11 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from app.domain import reports
+from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
     ProjectInspector,
@@ -315,6 +317,43 @@ class RunService:
         if run is None:
             raise RunNotFound(f"No run with id {run_id}.")
         return events
+
+    # -- the project ------------------------------------------------------------
+
+    async def list_pipelines(self) -> list[PipelineSummary]:
+        return self._inspector.list_pipelines()
+
+    async def get_pipeline(self, name: str) -> PipelineDetail:
+        """Raises PipelineNotFound."""
+        return self._inspector.pipeline(name)
+
+    async def list_datasets(self) -> list[DatasetInfo]:
+        return self._inspector.list_datasets()
+
+    async def plan(self, spec: RunSpec) -> PlanDetail:
+        """What ``submit(spec)`` would run, need and write, and which runs in flight it
+        would wait for. Runs nothing. Raises InvalidRunRequest like ``submit``."""
+        loop = asyncio.get_running_loop()
+        plan, detail = await loop.run_in_executor(self._planner, self._inspector.plan_detail, spec)
+        async with self._lock:
+            waiting_for = self._queue.conflicting(plan.footprint)
+        return replace(detail, waiting_for=waiting_for)
+
+    async def snapshot(self, params: dict[str, Any] | None) -> Any:
+        """Kedro's own project snapshot, resolved with ``params``."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._planner, self._inspector.snapshot, params)
+
+    async def run_to_end(self, spec: RunSpec, run_id: str) -> RunView:
+        """Submit and wait until the run ends, however long that takes (Kedro's POST /run)."""
+        view = await self.submit(spec, run_id)
+        while view.run.status not in TERMINAL_STATUSES:
+            view = await self.get(run_id, wait_seconds=60)
+        return view
+
+    @property
+    def kedro_version(self) -> str:
+        return self._inspector.kedro_version
 
     @property
     def queue_depth(self) -> int:

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
-from app.errors import FieldError, InvalidRunRequest
-from app.kedro_bridge.project import ProjectLocation, open_session, project_commit
+from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
+from app.kedro_bridge import discovery
+from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
 
 if TYPE_CHECKING:
@@ -48,15 +50,17 @@ class KedroInspector:
 
         self._lock = threading.Lock()
         self._location = location
-        self.session = open_session(location)
+        self.session, self._metadata = open_project(location)
         self._pipelines: dict[str, Pipeline] = dict(pipelines.items())
         self.kedro_version: str = kedro_version
         self.project_commit = project_commit(location.project_path)
         loader = self.session._get_config_loader()
         self.env: str | None = loader.env or loader.default_run_env or None
         self._params_free_catalog = not _config_mentions_runtime_params(Path(loader.conf_source))
-        # The catalog as the project defines it, with no caller params.
-        self._default_catalog = _Catalog(self._catalog_config(None), location.project_path)
+        # The catalog and parameters as the project defines them, with no caller params.
+        self._default_catalog_config = self._catalog_config(None)
+        self._default_catalog = _Catalog(self._default_catalog_config, location.project_path)
+        self._parameters: dict[str, Any] = dict(loader["parameters"])
 
     def close(self) -> None:
         self.session.close()
@@ -72,6 +76,38 @@ class KedroInspector:
         """
         with self._lock:
             return self._plan(spec)
+
+    def list_pipelines(self) -> list[PipelineSummary]:
+        return [discovery.summarise(name, self._pipelines[name]) for name in self.pipeline_names]
+
+    def pipeline(self, name: str) -> PipelineDetail:
+        """Raises PipelineNotFound, with close matches."""
+        if name not in self._pipelines:
+            raise PipelineNotFound(f"No pipeline named {name!r}{_suggest(name, self._pipelines)}")
+        return discovery.detail(name, self._pipelines[name], self._parameters)
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        return discovery.datasets(self._default_catalog_config)
+
+    def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
+        """Like ``plan``, plus what the run would need, write and read."""
+        with self._lock:
+            plan = self._plan(spec)
+            filtered = _filter(self._combined_pipeline(spec), spec)
+            return plan, discovery.plan_detail(filtered, self._catalog_for(spec))
+
+    def snapshot(self, params: dict[str, Any] | None) -> Any:
+        """Kedro's own project snapshot (``kedro.inspection``), resolved with ``params``."""
+        from kedro.inspection import get_project_snapshot
+
+        with self._lock:
+            return get_project_snapshot(
+                project_path=self._location.project_path,
+                env=self._location.env,
+                conf_source=str(self._location.conf_source) if self._location.conf_source else None,
+                metadata=self._metadata,
+                runtime_params=params,
+            )
 
     def plan_now(self, spec: RunSpec) -> RunPlan | None:
         """``plan(spec)`` when that is pure Python (no configuration to resolve for these

@@ -59,11 +59,13 @@ def check_location(location: ProjectLocation) -> None:
 
 
 def open_session(location: ProjectLocation):  # type: ignore[no-untyped-def]
-    """Configure the project in this process and create its KedroServiceSession.
+    """Configure the project in this process and create its KedroServiceSession
+    (``serving_mode=True``: all pipelines loaded up front). Call once per process."""
+    return open_project(location)[0]
 
-    Returns the session (``serving_mode=True``: all pipelines loaded up front).
-    Call once per process.
-    """
+
+def open_project(location: ProjectLocation):  # type: ignore[no-untyped-def]
+    """``open_session``, also returning the project's metadata (None in packaged mode)."""
     disable_telemetry()
     quiet_known_warnings()
     from kedro.framework.project import configure_project
@@ -72,16 +74,18 @@ def open_session(location: ProjectLocation):  # type: ignore[no-untyped-def]
 
     check_location(location)
     try:
+        metadata = None
         if location.package is not None:
             configure_project(location.package)
         else:
-            bootstrap_project(location.project_path)
-        return KedroServiceSession.create(
+            metadata = bootstrap_project(location.project_path)
+        session = KedroServiceSession.create(
             project_path=location.project_path,
             env=location.env,
             conf_source=str(location.conf_source) if location.conf_source else None,
             serving_mode=True,
         )
+        return session, metadata
     except Exception as error:
         raise ProjectError(f"Could not open the Kedro project: {error}") from error
 

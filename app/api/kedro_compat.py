@@ -1,0 +1,147 @@
+"""Drop-in parity with Kedro's own server (``kedro server start``): the same paths,
+request and response schemas. ``POST /run`` waits for the run, but the run goes
+through the same pool, store and conflict-aware dispatch as ``POST /runs``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from app.api.deps import RunServiceDep
+from app.api.schemas import RunCreate
+from app.domain.redaction import redact
+from app.domain.runs import RunStatus
+from app.errors import FieldError, InvalidRunRequest
+from app.kedro_bridge import server_models as kedro
+from app.kedro_bridge.runners import RUNNERS
+
+router = APIRouter(tags=["kedro-server"])
+
+
+@router.get(
+    "/health",
+    operation_id="getHealth",
+    summary="Kedro-compatible health check",
+    response_model=kedro.HealthResponse,
+)
+async def health(service: RunServiceDep) -> kedro.HealthResponse:
+    return kedro.HealthResponse(status="healthy", kedro_version=service.kedro_version)
+
+
+@router.get(
+    "/snapshot",
+    operation_id="getSnapshot",
+    summary="Kedro's project snapshot",
+    response_model=kedro.SnapshotResponse,
+)
+async def snapshot(
+    service: RunServiceDep,
+    params: Annotated[
+        str | None,
+        Query(
+            max_length=64 * 1024,
+            description="Runtime parameters for this snapshot, in `kedro run --params` "
+            "format (e.g. `version=02,model.lr=0.01`). Values must not contain commas.",
+        ),
+    ] = None,
+) -> kedro.SnapshotSuccess | kedro.SnapshotFailure:
+    """As Kedro's server answers it: failures are a 200 with `status: failure`."""
+    try:
+        runtime_params = kedro.parse_snapshot_params(params) if params else None
+        result = await service.snapshot(runtime_params)
+    except Exception as error:
+        return kedro.SnapshotFailure(
+            status="failure",
+            error=kedro.ErrorDetail(type=type(error).__qualname__, message=redact(str(error))),
+        )
+    return kedro.SnapshotSuccess(
+        status="success",
+        metadata=result.metadata,
+        pipelines=result.pipelines,
+        datasets=result.datasets,
+        parameters=result.parameters,
+    )
+
+
+@router.post(
+    "/run",
+    operation_id="runPipeline",
+    summary="Run a pipeline and wait for it (Kedro-compatible)",
+    response_model=kedro.RunResponse,
+)
+async def run_pipeline(
+    request: kedro.RunRequest, service: RunServiceDep
+) -> kedro.RunSuccess | kedro.RunFailure:
+    """Kedro's `POST /run`: answers when the run has ended, with `status: success` or
+    `failure` (a 200 either way, as Kedro's server does). The run also shows up in
+    `GET /runs`; `run_id` is its id there."""
+    run_id = str(uuid.uuid4())
+    try:
+        spec = _as_run_create(request).to_spec()
+        view = await service.run_to_end(spec, run_id)
+    except InvalidRunRequest as error:
+        message = "; ".join(e.msg for e in error.errors) or error.detail
+        return kedro.RunFailure(
+            status="failure",
+            run_id=run_id,
+            duration_ms=0.0,
+            error=kedro.ErrorDetail(type="ValueError", message=message),
+        )
+    run = view.run
+    finished = run.finished_at or run.queued_at
+    duration_ms = round((finished - run.queued_at).total_seconds() * 1000, 2)
+    if run.status is RunStatus.SUCCEEDED:
+        return kedro.RunSuccess(status="success", run_id=run_id, duration_ms=duration_ms)
+    failure = run.error
+    return kedro.RunFailure(
+        status="failure",
+        run_id=run_id,
+        duration_ms=duration_ms,
+        error=kedro.ErrorDetail(
+            type=failure.type if failure else "RunCancelled",
+            message=failure.message if failure else "the run was cancelled",
+        ),
+    )
+
+
+def _as_run_create(request: kedro.RunRequest) -> RunCreate:
+    """Kedro's request as ours; a runner outside the allowlist is a run failure there
+    too ("not allowed"), never an import."""
+    if request.runner is not None and request.runner not in RUNNERS:
+        allowed = ", ".join(sorted(RUNNERS))
+        raise InvalidRunRequest(
+            "runner not allowed",
+            [
+                FieldError(
+                    ("body", "runner"),
+                    f"runner {request.runner!r} is not allowed; allowed: {allowed}",
+                )
+            ],
+        )
+    try:
+        return _validate(
+            {
+                "pipeline_names": request.pipeline_names,
+                "tags": request.tags,
+                "node_names": request.node_names,
+                "from_nodes": request.from_nodes,
+                "to_nodes": request.to_nodes,
+                "from_inputs": request.from_inputs,
+                "to_outputs": request.to_outputs,
+                "namespaces": request.namespaces,
+                "load_versions": request.load_versions,
+                "only_missing_outputs": request.only_missing_outputs,
+                "runner": request.runner or "SequentialRunner",
+                "is_async": request.is_async,
+                "params": request.params,
+            }
+        )
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+
+
+_validate = RunCreate.model_validate

@@ -1,0 +1,61 @@
+"""Kedro's own HTTP server models (``kedro.server.models``), re-exported so the API
+layer can serve Kedro's exact request and response schemas without importing Kedro."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.server.models import (
+    ErrorDetail,
+    HealthResponse,
+    RunFailure,
+    RunResponse,
+    RunSuccess,
+    SnapshotFailure,
+    SnapshotResponse,
+    SnapshotSuccess,
+)
+from kedro.server.models import RunRequest as KedroRunRequest
+from pydantic import field_validator
+
+from app.domain.limits import ParamsRejected, check_params
+
+__all__ = [
+    "ErrorDetail",
+    "HealthResponse",
+    "RunFailure",
+    "RunRequest",
+    "RunResponse",
+    "RunSuccess",
+    "SnapshotFailure",
+    "SnapshotResponse",
+    "SnapshotSuccess",
+    "parse_snapshot_params",
+]
+
+
+class RunRequest(KedroRunRequest):
+    """Kedro's RunRequest, with the service's limits on ``params`` (same schema)."""
+
+    @field_validator("params")
+    @classmethod
+    def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
+        if params is not None:
+            try:
+                check_params(params)
+            except ParamsRejected as error:
+                raise ValueError(str(error)) from None
+        return params
+
+
+def parse_snapshot_params(value: str) -> dict[str, Any]:
+    """Kedro's ``kedro run --params`` syntax (``a=1,b.c=x``), parsed as Kedro's server
+    parses it, then held to the service's limits. Raises ValueError."""
+    from kedro.server.http_server import _parse_snapshot_params
+
+    params: dict[str, Any] = _parse_snapshot_params(value)
+    try:
+        check_params(params)
+    except ParamsRejected as error:
+        raise ValueError(str(error)) from None
+    return params
