@@ -52,6 +52,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "No such run.",
         409: "The run is in a state that does not allow this.",
         413: "The request body is larger than the limit (1 MiB by default).",
+        500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",
         503: "The service cannot take the request now; retry after `Retry-After` seconds.",
     }
@@ -65,11 +66,25 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def add_problem_schema(schema: dict[str, Any]) -> None:
-    """Put the shared Problem schema (and what it references) into an OpenAPI document."""
+    """Make the OpenAPI document say what the service does with errors: one shared
+    Problem schema; every 422 is problem+json (FastAPI would document its own body);
+    every operation may answer 500, and every operation with a body 400 and 413."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            statuses = [500]
+            if "422" in responses:
+                statuses.append(422)
+            if "requestBody" in operation:
+                statuses += [400, 413, 422]
+            for status, entry in problem_responses(*statuses).items():
+                responses[str(status)] = entry
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
