@@ -49,7 +49,8 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90) -> ServiceProcess:
+    def start(self, timeout: float = 90, *, ready: bool = True) -> ServiceProcess:
+        """Start the service; wait for /readyz (or, with ``ready=False``, /healthz)."""
         self.port = free_port()
         location = ["--project", str(self.project)] if self.project_flag else []
         command = [
@@ -81,7 +82,7 @@ class ServiceProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if self.client.get("/readyz").status_code == 200:
+                if self.client.get("/readyz" if ready else "/healthz").status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

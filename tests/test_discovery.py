@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import ServiceProcess
 
 
@@ -101,3 +103,32 @@ def test_plan_marks_inputs_that_do_not_exist_yet(service: ServiceProcess) -> Non
     assert plan["nodes"] == ["pause", "finish"]
     assert plan["inputs"] == [{"name": "stage_intermediate", "exists": False}]
     assert not (service.project / "data" / "02_intermediate" / "stage.txt").exists()
+
+
+def test_readiness_is_a_503_problem_until_a_worker_is_ready(project: Path) -> None:
+    service = ServiceProcess(project, workers=1, env={"KR_TEST_WORKER_START_DELAY": "4"})
+    service.start(ready=False)
+    try:
+        response = service.client.get("/readyz")
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) > 0
+        assert service.client.get("/healthz").json() == {"status": "ok"}
+        service.wait_for_workers(1)
+        assert service.client.get("/readyz").json()["workers_ready"] == 1
+    finally:
+        service.stop()
+
+
+def test_dataset_paths_never_show_credentials() -> None:
+    from app.kedro_bridge.discovery import datasets
+
+    listed = datasets(
+        {
+            "remote": {"type": "pandas.CSVDataset", "filepath": "s3://AKIA:hunter2@bucket/x.csv"},
+            "{name}_pattern": {"type": "pandas.CSVDataset", "filepath": "{name}.csv"},
+        }
+    )
+    assert [d.name for d in listed] == ["remote"]
+    assert listed[0].filepath is not None
+    assert "hunter2" not in listed[0].filepath

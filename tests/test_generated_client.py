@@ -8,6 +8,7 @@ it, list runs, read its events and read a problem on bad input.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 import time
@@ -23,7 +24,9 @@ from conftest import ServiceProcess
 SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PACKAGE = "kedro_runs_client"
 # No post hooks: the generator would otherwise run `ruff` from PATH over its output.
-CONFIG = f"package_name_override: {PACKAGE}\nproject_name_override: kedro-runs-client\npost_hooks: []\n"
+CONFIG = (
+    f"package_name_override: {PACKAGE}\nproject_name_override: kedro-runs-client\npost_hooks: []\n"
+)
 
 
 class Generated:
@@ -92,7 +95,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
 
     sys.path.insert(0, str(target))
     try:
-        package = __import__(PACKAGE)
+        package = importlib.import_module(PACKAGE)
         assert Path(package.__file__).is_relative_to(target)
         yield Generated(generate.returncode, output, package)
     finally:
@@ -106,7 +109,9 @@ def client(generated: Generated, service: ServiceProcess) -> Iterator[Any]:
     from kedro_runs_client import Client
 
     # Longer than the 30 s long poll of getRun.
-    with Client(base_url=service.url, timeout=httpx.Timeout(60), raise_on_unexpected_status=True) as c:
+    with Client(
+        base_url=service.url, timeout=httpx.Timeout(60), raise_on_unexpected_status=True
+    ) as c:
         yield c
 
 

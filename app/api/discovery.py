@@ -20,7 +20,7 @@ class PipelineSummaryOut(BaseModel):
     namespaces: list[str]
 
 
-class NodeOut(BaseModel):
+class PipelineNodeOut(BaseModel):
     name: str
     function: str = Field(description="The node's function, as module.qualname.")
     inputs: list[str]
@@ -31,7 +31,7 @@ class NodeOut(BaseModel):
 
 class PipelineOut(BaseModel):
     name: str
-    nodes: list[NodeOut] = Field(description="In execution order.")
+    nodes: list[PipelineNodeOut] = Field(description="In execution order.")
     inputs: list[str] = Field(description="Free inputs: datasets no node of it produces.")
     outputs: list[str] = Field(description="Free outputs: datasets no node of it consumes.")
     parameters: dict[str, Any] = Field(
@@ -76,7 +76,7 @@ async def get_pipeline(
     return PipelineOut(
         name=pipeline.name,
         nodes=[
-            NodeOut(
+            PipelineNodeOut(
                 name=n.name,
                 function=n.function,
                 inputs=n.inputs,

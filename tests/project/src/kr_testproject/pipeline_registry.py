@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import time
+
 from kedro.pipeline import Pipeline, node, pipeline
 
 from kr_testproject import nodes
@@ -30,7 +34,15 @@ def _reporting() -> Pipeline:
     )
 
 
+def _hold_workers_back() -> None:
+    # For the readiness test: worker processes take this long to load the project.
+    delay = os.environ.get("KR_TEST_WORKER_START_DELAY")
+    if delay and multiprocessing.current_process().name.startswith("kedro-runs-worker"):
+        time.sleep(float(delay))
+
+
 def register_pipelines() -> dict[str, Pipeline]:
+    _hold_workers_back()
     stages = Pipeline(
         [
             node(
