@@ -5,6 +5,9 @@ and produced the same way."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +134,22 @@ def test_run_failures_answer_as_kedro_does(
 def test_run_refuses_extra_fields_like_kedro(service: ServiceProcess) -> None:
     response = service.client.post("/run", json={"env": "prod"})
     assert response.status_code == 422
+
+
+def test_the_fixture_is_the_installed_kedro_servers_document(tmp_path: Path) -> None:
+    """When kedro is upgraded and its server changes, refresh the fixture (and parity)."""
+    output = tmp_path / "kedro_openapi.json"
+    script = (
+        "import json, sys\n"
+        "from kedro.server.http_server import create_http_server\n"
+        "app = create_http_server(project_path=sys.argv[1])\n"
+        "open(sys.argv[2], 'w').write(json.dumps(app.openapi()))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parent / "project"), str(output)],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
+    assert json.loads(output.read_text()) == KEDRO
