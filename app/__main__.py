@@ -121,14 +121,20 @@ def _serve(settings: Any) -> int:
     # then re-raises the SIGTERM it caught with the handler that was in place
     # before it. Make that handler a no-op, so a clean shutdown exits 0.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=30,
+        )
     )
+    # Event streams end as soon as shutdown starts, so they never hold it up.
+    app.state.shutting_down = lambda: server.should_exit
+    server.run()
     return 0
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import discovery, health, kedro_compat, runs
+from app.api import discovery, health, kedro_compat, runs, streams
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
 from app.settings import Settings
@@ -35,8 +35,14 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.stream_limits = streams.StreamLimits(
+        settings.sse_heartbeat_seconds, settings.sse_max_seconds
+    )
+    # Replaced by the server that runs the app (see __main__): streams end when it stops.
+    app.state.shutting_down = lambda: False
     install_problem_handlers(app)
     app.include_router(runs.router)
+    app.include_router(streams.router)
     app.include_router(discovery.router)
     app.include_router(health.router)
     app.include_router(kedro_compat.router)

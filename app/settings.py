@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     ] = 10.0
     worker_start_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
+    sse_heartbeat_seconds: Annotated[
+        float, Field(gt=0, le=60, description="Comment heartbeat interval of event streams.")
+    ] = 15.0
+    sse_max_seconds: Annotated[
+        float, Field(gt=0, le=86400, description="Longest an event stream stays open.")
+    ] = 3600.0
     log_level: str = "info"
     worker_log_level: Annotated[
         str, Field(description="Level of the plain log handler in worker processes.")

@@ -158,7 +158,11 @@ def shared_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def service(shared_project: Path) -> Iterator[ServiceProcess]:
     """One service for the tests that do not need a process of their own."""
-    process = ServiceProcess(shared_project, extra_args=["--cancel-grace-seconds", "2"])
+    process = ServiceProcess(
+        shared_project,
+        extra_args=["--cancel-grace-seconds", "2"],
+        env={"KEDRO_RUNS_SSE_HEARTBEAT_SECONDS": "0.5"},
+    )
     process.start()
     process.wait_for_workers(2)
     yield process

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.api.deps import RunServiceDep
@@ -19,6 +20,14 @@ from app.api.schemas import (
     event_out,
     run_out,
     run_summary,
+)
+from app.api.streams import (
+    EVENT_STREAM,
+    STREAM_HEADERS,
+    resume_point,
+    run_events,
+    stream_context,
+    wants_event_stream,
 )
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
@@ -162,18 +171,37 @@ async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
 @router.get(
     "/{run_id}/events",
     operation_id="listRunEvents",
-    summary="Read a run's events",
+    summary="Read a run's events, or follow them live",
     response_model=EventPageOut,
-    responses=problem_responses(404, 422),
+    responses={
+        200: {
+            "description": "JSON by default. With `Accept: text/event-stream`, Server-Sent "
+            "Events: `id:` is the event's `seq`, `event:` its type, `data:` the event as "
+            "JSON; a comment heartbeat when idle; the stream ends after the terminal event. "
+            "Resume with `Last-Event-ID` (or `after`): no gaps, no duplicates.",
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404, 422),
+    },
 )
 async def list_run_events(
     run_id: RunId,
+    request: Request,
     service: RunServiceDep,
     after: Annotated[
         int, Query(ge=0, le=2**62, description="Only events with `seq` above this.")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many events.")] = 1000,
-) -> EventPageOut:
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> Response | EventPageOut:
+    if wants_event_stream(request):
+        await service.status_of(run_id)  # 404 before the stream starts
+        limits, shutting_down = stream_context(request)
+        return StreamingResponse(
+            run_events(service, run_id, resume_point(after, last_event_id), limits, shutting_down),
+            media_type=EVENT_STREAM,
+            headers=STREAM_HEADERS,
+        )
     events = await service.events(run_id, after, limit)
     return EventPageOut(
         items=[event_out(e) for e in events], last_seq=events[-1].seq if events else after

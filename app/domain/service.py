@@ -45,6 +45,7 @@ from app.domain.runs import (
     utcnow,
 )
 from app.domain.save_versions import SaveVersionClock
+from app.domain.signals import ChangeSignal, StateChangeFeed
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
 from app.errors import RunNotFound, RunStateConflict
 
@@ -83,6 +84,8 @@ class RunService:
         self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
+        self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
+        self.state_changes = StateChangeFeed()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -101,6 +104,8 @@ class RunService:
         queued. Reports that arrived before the workers stopped are recorded first."""
         self._stopping = True
         self._wake_waiters()
+        self.event_signal.notify_all()
+        self.state_changes.signal.notify_all()
         for timer in self._grace_timers.values():
             timer.cancel()
         await self._executor.stop()
@@ -186,6 +191,10 @@ class RunService:
                 return run
 
             run = await self._on_writer(insert)
+            self.event_signal.notify(run_id)
+            self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at)
+            if start_now:
+                self.state_changes.append(run_id, str(RunStatus.RUNNING), run.queued_at)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -318,6 +327,13 @@ class RunService:
             raise RunNotFound(f"No run with id {run_id}.")
         return events
 
+    async def status_of(self, run_id: str) -> RunStatus:
+        """The run's current status. Raises RunNotFound."""
+        run = await self._read(lambda: self._store.get_run(run_id))
+        if run is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return run.status
+
     # -- the project ------------------------------------------------------------
 
     async def list_pipelines(self) -> list[PipelineSummary]:
@@ -350,6 +366,10 @@ class RunService:
         while view.run.status not in TERMINAL_STATUSES:
             view = await self.get(run_id, wait_seconds=60)
         return view
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     @property
     def kedro_version(self) -> str:
@@ -445,4 +465,10 @@ class RunService:
         return await asyncio.get_running_loop().run_in_executor(self._writer, call)
 
     async def _write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        return await self._on_writer(lambda: self._store.write(writes))
+        applied = await self._on_writer(lambda: self._store.write(writes))
+        for write, ok in zip(writes, applied, strict=True):
+            if ok:
+                self.event_signal.notify(write.run_id)
+                if isinstance(write, Transition):
+                    self.state_changes.append(write.run_id, str(write.target), write.at)
+        return applied

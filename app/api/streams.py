@@ -1,0 +1,175 @@
+"""Server-Sent Events: a run's events live, and run state changes for all runs.
+
+Streams pull from the store (or the in-memory state feed) at their own pace and
+only wait on change signals, so a slow or stalled client holds up nobody. Each
+stream sends a comment heartbeat when idle, ends after a run's terminal event,
+after its maximum lifetime, or as soon as the service starts shutting down.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+from starlette.requests import Request
+
+from app.api.deps import RunServiceDep
+from app.api.problems import problem_responses
+from app.api.schemas import event_out
+from app.domain.runs import TERMINAL_EVENT, TERMINAL_STATUSES
+from app.domain.service import RunService
+
+EVENT_STREAM = "text/event-stream"
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_POLL_SECONDS = 1.0  # the longest a stream sleeps without looking around
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    heartbeat_seconds: float
+    max_seconds: float
+
+
+def wants_event_stream(request: Request) -> bool:
+    return EVENT_STREAM in request.headers.get("accept", "")
+
+
+def resume_point(after: int, last_event_id: str | None) -> int:
+    """Where a stream resumes: ``Last-Event-ID`` (sent by reconnecting clients) wins."""
+    if last_event_id and last_event_id.strip().isdigit():
+        return min(int(last_event_id.strip()), 2**62)
+    return after
+
+
+def sse(event_id: int, event: str, data: str) -> bytes:
+    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n".encode()
+
+
+class _Clock:
+    """When the stream must end, and when it last said anything."""
+
+    def __init__(self, limits: StreamLimits, shutting_down: Callable[[], bool]) -> None:
+        self._limits = limits
+        self._shutting_down = shutting_down
+        self._deadline = time.monotonic() + limits.max_seconds
+        self._last_sent = time.monotonic()
+
+    def over(self, service: RunService) -> bool:
+        return service.stopping or self._shutting_down() or time.monotonic() >= self._deadline
+
+    def sent(self) -> None:
+        self._last_sent = time.monotonic()
+
+    def heartbeat_due(self) -> bool:
+        return time.monotonic() - self._last_sent >= self._limits.heartbeat_seconds
+
+    def next_wait(self) -> float:
+        return max(0.01, min(self._limits.heartbeat_seconds, _POLL_SECONDS))
+
+
+async def run_events(
+    service: RunService,
+    run_id: str,
+    after: int,
+    limits: StreamLimits,
+    shutting_down: Callable[[], bool],
+) -> AsyncIterator[bytes]:
+    """A run's events with ``seq > after``, as SSE, until its terminal event."""
+    clock = _Clock(limits, shutting_down)
+    last = after
+    terminal_types = set(TERMINAL_EVENT.values())
+    while True:
+        events = await service.events(run_id, last, 1000)
+        for event in events:
+            body = event_out(event).model_dump_json()
+            yield sse(event.seq, str(event.type), body)
+            last = event.seq
+            if event.type in terminal_types:
+                return
+        if events:
+            clock.sent()
+            continue
+        if await service.status_of(run_id) in TERMINAL_STATUSES and not await service.events(
+            run_id, last, 1
+        ):
+            return  # resumed after the terminal event: nothing more will come
+        if clock.over(service):
+            return
+        changed = await service.event_signal.wait(run_id, clock.next_wait())
+        if not changed and clock.heartbeat_due():
+            yield b": keep-alive\n\n"
+            clock.sent()
+
+
+async def state_changes(
+    service: RunService,
+    after: int,
+    limits: StreamLimits,
+    shutting_down: Callable[[], bool],
+) -> AsyncIterator[bytes]:
+    """Every run's state changes since ``after`` (ids restart with the process)."""
+    clock = _Clock(limits, shutting_down)
+    last = after
+    feed = service.state_changes
+    while not clock.over(service):
+        changes = feed.after(last)
+        for change in changes:
+            data = json.dumps(
+                {
+                    "run_id": change.run_id,
+                    "status": change.status,
+                    "at": change.at.isoformat().replace("+00:00", "Z"),
+                }
+            )
+            yield sse(change.id, "run_state", data)
+            last = change.id
+        if changes:
+            clock.sent()
+            continue
+        changed = await feed.signal.wait("feed", clock.next_wait())
+        if not changed and clock.heartbeat_due():
+            yield b": keep-alive\n\n"
+            clock.sent()
+
+
+def stream_context(request: Request) -> tuple[StreamLimits, Callable[[], bool]]:
+    """The app's stream limits and its "the server is shutting down" test."""
+    limits: StreamLimits = request.app.state.stream_limits
+    shutting_down: Callable[[], bool] = request.app.state.shutting_down
+    return limits, shutting_down
+
+
+router = APIRouter(tags=["runs"])
+
+
+@router.get(
+    "/events",
+    operation_id="streamStateChanges",
+    summary="Follow every run's state changes (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "`id:` orders changes since the service started; `event: run_state`; "
+            "`data:` `{run_id, status, at}`. Resume with `Last-Event-ID`.",
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        **problem_responses(422),
+    },
+)
+async def follow_state_changes(
+    request: Request,
+    service: RunServiceDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> StreamingResponse:
+    limits, shutting_down = stream_context(request)
+    after = resume_point(0 if last_event_id else service.state_changes.last_id, last_event_id)
+    return StreamingResponse(
+        state_changes(service, after, limits, shutting_down),
+        media_type=EVENT_STREAM,
+        headers=STREAM_HEADERS,
+    )

@@ -1,0 +1,78 @@
+"""Waking readers when something was recorded: a per-key "changed" signal and a
+bounded feed of run state changes for dashboards. Event-loop only, not thread-safe.
+
+Readers pull from the store at their own pace and only wait here, so a slow or
+stalled reader never holds up the service, the workers or other readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class ChangeSignal:
+    """``notify(key)`` wakes every ``wait(key)`` pending at that moment."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}
+
+    def notify(self, key: str) -> None:
+        event = self._events.pop(key, None)
+        if event is not None:
+            event.set()
+
+    def notify_all(self) -> None:
+        for key in list(self._events):
+            self.notify(key)
+
+    async def wait(self, key: str, seconds: float) -> bool:
+        """True if ``key`` changed within ``seconds``."""
+        event = self._events.setdefault(key, asyncio.Event())
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), seconds)
+                return True
+            return False
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key]
+                if self._events.get(key) is event:
+                    del self._events[key]  # nobody waits on it any more
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A run changed state. ``id`` orders all changes since this process started."""
+
+    id: int
+    run_id: str
+    status: str
+    at: datetime
+
+
+class StateChangeFeed:
+    """The last ``capacity`` run state changes, in order, with ids from 1."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._changes: deque[StateChange] = deque(maxlen=capacity)
+        self._next_id = 1
+        self.signal = ChangeSignal()
+
+    def append(self, run_id: str, status: str, at: datetime) -> None:
+        self._changes.append(StateChange(self._next_id, run_id, status, at))
+        self._next_id += 1
+        self.signal.notify("feed")
+
+    def after(self, change_id: int) -> list[StateChange]:
+        return [change for change in self._changes if change.id > change_id]
+
+    @property
+    def last_id(self) -> int:
+        return self._next_id - 1
