@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         float, Field(gt=0, le=86400, description="Longest an event stream stays open.")
     ] = 3600.0
     log_level: str = "info"
+    run_log_level: Annotated[
+        str, Field(description="Lowest level of the records kept in each run's log.")
+    ] = "INFO"
+    run_log_cap: Annotated[
+        int, Field(ge=0, le=1_000_000, description="Most log records kept per run.")
+    ] = 10_000
     worker_log_level: Annotated[
         str, Field(description="Level of the plain log handler in worker processes.")
     ] = "WARNING"

@@ -47,7 +47,12 @@ async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
         resources.callback(inspector.close)
         use_plain_logging(settings.log_level)  # opening the project installed rich logging
         pool = ProcessWorkerPool(
-            WorkerConfig(location, settings.worker_log_level),
+            WorkerConfig(
+                location,
+                settings.worker_log_level,
+                settings.run_log_level,
+                settings.run_log_cap,
+            ),
             settings.workers,
             start_timeout=settings.worker_start_timeout_seconds,
         )

@@ -161,7 +161,7 @@ def service(shared_project: Path) -> Iterator[ServiceProcess]:
     process = ServiceProcess(
         shared_project,
         extra_args=["--cancel-grace-seconds", "2"],
-        env={"KEDRO_RUNS_SSE_HEARTBEAT_SECONDS": "0.5"},
+        env={"KEDRO_RUNS_SSE_HEARTBEAT_SECONDS": "0.5", "KEDRO_RUNS_RUN_LOG_CAP": "200"},
     )
     process.start()
     process.wait_for_workers(2)

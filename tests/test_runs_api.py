@@ -204,7 +204,8 @@ def test_workers_run_without_telemetry_and_with_plain_logging(service: ServicePr
     probe = json.loads((service.project / "data" / "probe.json").read_text())
     assert probe["KEDRO_DISABLE_TELEMETRY"] == "1"
     assert probe["DO_NOT_TRACK"] == "1"
-    assert probe["handlers"] == ["StreamHandler"]  # not Kedro's rich console handler
+    # A plain stderr handler and the run log capture; not Kedro's rich console handler.
+    assert probe["handlers"] == ["RunLogCapture", "StreamHandler"]
 
 
 def test_long_poll_answers_when_the_run_ends(service: ServiceProcess) -> None:

@@ -4,7 +4,7 @@ service, convert."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -14,10 +14,12 @@ from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import (
     EventPageOut,
+    LogPageOut,
     RunCreate,
     RunOut,
     RunPageOut,
     event_out,
+    log_out,
     run_out,
     run_summary,
 )
@@ -26,6 +28,7 @@ from app.api.streams import (
     STREAM_HEADERS,
     resume_point,
     run_events,
+    run_logs,
     stream_context,
     wants_event_stream,
 )
@@ -205,4 +208,60 @@ async def list_run_events(
     events = await service.events(run_id, after, limit)
     return EventPageOut(
         items=[event_out(e) for e in events], last_seq=events[-1].seq if events else after
+    )
+
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+@router.get(
+    "/{run_id}/logs",
+    operation_id="listRunLogs",
+    summary="Read a run's log, or follow it live",
+    response_model=LogPageOut,
+    responses={
+        200: {
+            "description": "JSON by default. With `Accept: text/event-stream`, one SSE "
+            "message per line (`id:` its seq, `event: log`), until the run has ended.",
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        **problem_responses(404, 422),
+    },
+)
+async def list_run_logs(
+    run_id: RunId,
+    request: Request,
+    service: RunServiceDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only lines after this seq.")] = 0,
+    level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        Query(description="Only lines at this level or above."),
+    ] = "DEBUG",
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many lines.")] = 1000,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
+) -> Response | LogPageOut:
+    """Every log record emitted inside the run (Kedro's, the project's, any library's),
+    with level, logger, node and time, redacted. A run keeps at most `run_log_cap`
+    records; `truncated` says when more were dropped."""
+    if wants_event_stream(request):
+        await service.status_of(run_id)  # 404 before the stream starts
+        limits, shutting_down = stream_context(request)
+        return StreamingResponse(
+            run_logs(
+                service,
+                run_id,
+                resume_point(after, last_event_id),
+                LEVELS[level],
+                limits,
+                shutting_down,
+            ),
+            media_type=EVENT_STREAM,
+            headers=STREAM_HEADERS,
+        )
+    lines, dropped = await service.logs(run_id, after, LEVELS[level], limit)
+    return LogPageOut(
+        items=[log_out(line) for line in lines],
+        last_seq=lines[-1].seq if lines else after,
+        truncated=dropped > 0,
+        dropped=dropped,
     )

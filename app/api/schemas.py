@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.domain.limits import MAX_LIST_ITEMS, ParamsRejected, check_params
+from app.domain.ports import StoredLogLine
 from app.domain.runs import (
     EventType,
     FailureReason,
@@ -176,6 +177,22 @@ class EventPageOut(BaseModel):
     last_seq: int = Field(description="Pass as `after` to get the events that follow.")
 
 
+class LogLineOut(BaseModel):
+    seq: int = Field(description="Position in the run's log, from 1.")
+    at: datetime
+    level: str
+    logger: str
+    node: str | None = Field(description="The node that was running, if any.")
+    message: str = Field(description="The formatted message, credentials redacted.")
+
+
+class LogPageOut(BaseModel):
+    items: list[LogLineOut]
+    last_seq: int = Field(description="Pass as `after` to get the lines that follow.")
+    truncated: bool = Field(description="Whether records were dropped over the run's cap.")
+    dropped: int = Field(description="How many records were dropped over the cap.")
+
+
 class FieldErrorOut(BaseModel):
     loc: list[str | int]
     msg: str
@@ -238,3 +255,15 @@ def _summary_fields(view: RunView) -> dict[str, Any]:
 
 def event_out(event: RunEvent) -> EventOut:
     return EventOut(seq=event.seq, type=event.type, at=event.at, node=event.node, data=event.data)
+
+
+def log_out(stored: StoredLogLine) -> LogLineOut:
+    line = stored.line
+    return LogLineOut(
+        seq=stored.seq,
+        at=line.at,
+        level=line.level,
+        logger=line.logger,
+        node=line.node,
+        message=line.message,
+    )

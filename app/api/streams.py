@@ -20,9 +20,9 @@ from starlette.requests import Request
 
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
-from app.api.schemas import event_out
+from app.api.schemas import event_out, log_out
 from app.domain.runs import TERMINAL_EVENT, TERMINAL_STATUSES
-from app.domain.service import RunService
+from app.domain.service import RunService, logs_key
 
 EVENT_STREAM = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -101,6 +101,35 @@ async def run_events(
         if clock.over(service):
             return
         changed = await service.event_signal.wait(run_id, clock.next_wait())
+        if not changed and clock.heartbeat_due():
+            yield b": keep-alive\n\n"
+            clock.sent()
+
+
+async def run_logs(
+    service: RunService,
+    run_id: str,
+    after: int,
+    min_level: int,
+    limits: StreamLimits,
+    shutting_down: Callable[[], bool],
+) -> AsyncIterator[bytes]:
+    """A run's log lines with ``seq > after``, as SSE (``event: log``), until the run has
+    ended and every line was sent."""
+    clock = _Clock(limits, shutting_down)
+    last = after
+    while True:
+        ended = await service.status_of(run_id) in TERMINAL_STATUSES
+        lines, _dropped = await service.logs(run_id, last, min_level, 1000)
+        for stored in lines:
+            yield sse(stored.seq, "log", log_out(stored).model_dump_json())
+            last = stored.seq
+        if lines:
+            clock.sent()
+            continue
+        if ended or clock.over(service):
+            return  # lines are recorded before the run's end, so none can follow
+        changed = await service.event_signal.wait(logs_key(run_id), clock.next_wait())
         if not changed and clock.heartbeat_due():
             yield b": keep-alive\n\n"
             clock.sent()

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
-from app.domain.reports import Report
+from app.domain.reports import LogLine, Report
 from app.domain.runs import (
     EventType,
     Run,
@@ -46,7 +46,20 @@ class AppendEvent:
     data: dict[str, object] = field(default_factory=dict)
 
 
-StoreWrite = Transition | AppendEvent
+@dataclass(frozen=True)
+class AppendLogs:
+    run_id: str
+    lines: tuple[LogLine, ...]
+    dropped: int = 0
+
+
+StoreWrite = Transition | AppendEvent | AppendLogs
+
+
+@dataclass(frozen=True)
+class StoredLogLine:
+    seq: int
+    line: LogLine
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,13 @@ class RunStore(Protocol):
     ) -> RunPage: ...
 
     def list_events(self, run_id: str, after: int, limit: int) -> list[RunEvent]: ...
+
+    def list_logs(
+        self, run_id: str, after: int, min_level: int, limit: int
+    ) -> tuple[list[StoredLogLine], int]:
+        """Log lines with ``seq > after`` at ``min_level`` or above, and how many of the
+        run's records were dropped over its cap."""
+        ...
 
     def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
         """Every run in one of ``statuses``, oldest submission first."""

@@ -69,7 +69,27 @@ class CapacityChanged:
     """A worker became ready (or idle): the service may dispatch more runs."""
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One log record emitted inside a run, already formatted and redacted."""
+
+    at: datetime
+    level: str
+    logger: str
+    node: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class RunLogs:
+    """Log records of a run, in order; ``dropped`` counts records over the run's cap."""
+
+    run_id: str
+    lines: tuple[LogLine, ...]
+    dropped: int = 0
+
+
 RunReport = (
     RunStarted | NodeStarted | NodeCompleted | NodeFailed | RunSucceeded | RunFailed | RunCancelled
 )
-Report = RunReport | CapacityChanged
+Report = RunReport | RunLogs | CapacityChanged

@@ -22,10 +22,12 @@ from app.domain import reports
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
+    AppendLogs,
     ProjectInspector,
     RunAssignment,
     RunExecutor,
     RunStore,
+    StoredLogLine,
     StoreWrite,
     Transition,
 )
@@ -54,7 +56,15 @@ logger = logging.getLogger("kedro_runs.service")
 T = TypeVar("T")
 
 MAX_PAGE = 200
-_STOP = reports.CapacityChanged()  # marks the end of the supervisor's inbox at shutdown
+_STOP = reports.CapacityChanged()
+
+
+def logs_key(run_id: str) -> str:
+    """The change-signal key of a run's log (its events use the run id itself)."""
+    return f"logs:{run_id}"
+
+
+# marks the end of the supervisor's inbox at shutdown
 
 
 class RunService:
@@ -327,6 +337,23 @@ class RunService:
             raise RunNotFound(f"No run with id {run_id}.")
         return events
 
+    async def logs(
+        self, run_id: str, after: int, min_level: int, limit: int
+    ) -> tuple[list[StoredLogLine], int]:
+        """The run's log lines after ``after`` at ``min_level`` or above, and how many of
+        its records were dropped over the cap. Raises RunNotFound."""
+
+        def load() -> tuple[Run | None, tuple[list[StoredLogLine], int]]:
+            run = self._store.get_run(run_id)
+            if run is None:
+                return None, ([], 0)
+            return run, self._store.list_logs(run_id, after, min_level, min(limit, 1000))
+
+        run, (lines, dropped) = await self._read(load)
+        if run is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return lines, dropped
+
     async def status_of(self, run_id: str) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
         run = await self._read(lambda: self._store.get_run(run_id))
@@ -467,8 +494,13 @@ class RunService:
     async def _write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         applied = await self._on_writer(lambda: self._store.write(writes))
         for write, ok in zip(writes, applied, strict=True):
-            if ok:
-                self.event_signal.notify(write.run_id)
-                if isinstance(write, Transition):
-                    self.state_changes.append(write.run_id, str(write.target), write.at)
+            if not ok:
+                continue
+            if isinstance(write, AppendLogs):
+                self.event_signal.notify(logs_key(write.run_id))
+                continue
+            self.event_signal.notify(write.run_id)
+            if isinstance(write, Transition):
+                self.state_changes.append(write.run_id, str(write.target), write.at)
+                self.event_signal.notify(logs_key(write.run_id))  # log followers may end
         return applied

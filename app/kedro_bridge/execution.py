@@ -18,6 +18,7 @@ from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.redaction import redact
 from app.domain.runs import FailureReason, utcnow
+from app.kedro_bridge.log_capture import RunLogCapture
 from app.kedro_bridge.project import ProjectLocation, open_session
 from app.kedro_bridge.runners import build_runner
 
@@ -31,8 +32,9 @@ class RunCancelledError(Exception):
 class RunReporter:
     """Kedro hooks that turn node events into reports. Thread-safe (ThreadRunner)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, on_node: Callable[[str | None], None]) -> None:
         self._send = send
+        self._on_node = on_node
         self._run_id: str | None = None
         self._cancel = threading.Event()
         # Cancels that arrived before their run began (the listener thread can read
@@ -69,14 +71,17 @@ class RunReporter:
         run_id = self._current()
         if self._cancel.is_set():
             raise RunCancelledError(f"cancelled before node {node.name}")
+        self._on_node(node.name)
         self._send(reports.NodeStarted(run_id, node.name, utcnow()))
 
     @hook_impl
     def after_node_run(self, node: Any) -> None:
+        self._on_node(None)
         self._send(reports.NodeCompleted(self._current(), node.name, utcnow()))
 
     @hook_impl
     def on_node_error(self, error: Exception, node: Any) -> None:
+        self._on_node(None)
         self._send(
             reports.NodeFailed(
                 self._current(), node.name, utcnow(), type(error).__name__, redact(str(error))
@@ -92,9 +97,10 @@ class RunReporter:
 class RunExecutor:
     """Owns this process's KedroServiceSession and executes runs on it, one at a time."""
 
-    def __init__(self, location: ProjectLocation, send: Send) -> None:
+    def __init__(self, location: ProjectLocation, send: Send, log_cap: int = 10_000) -> None:
         self._session = open_session(location)
-        self.reporter = RunReporter(send)
+        self.logs = RunLogCapture(send, log_cap)
+        self.reporter = RunReporter(send, self.logs.set_node)
         # KedroServiceSession has no public way to add a hook implementation;
         # its plugin manager is the one every run of this session uses.
         self._session._hook_manager.register(self.reporter)
@@ -103,6 +109,7 @@ class RunExecutor:
         """Run ``job`` to its end and return the terminal report. Never raises."""
         spec = job.spec
         self.reporter.begin(job.run_id)
+        self.logs.begin(job.run_id)
         try:
             self._session.run(
                 run_id=job.save_version,
@@ -129,6 +136,8 @@ class RunExecutor:
             )
         finally:
             self.reporter.end()
+            self.logs.set_node(None)
+            self.logs.end()
         return reports.RunSucceeded(job.run_id, utcnow())
 
     def close(self) -> None:

@@ -8,15 +8,34 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, inspect, select
 
 from app.domain.runs import utcnow
-from app.persistence.tables import metadata, run_events, run_pipelines, runs, schema_version
+from app.persistence.tables import (
+    metadata,
+    run_events,
+    run_logs,
+    run_pipelines,
+    runs,
+    schema_version,
+)
 
 
 def _initial_schema(connection: Connection) -> None:
     metadata.create_all(connection, tables=[runs, run_pipelines, run_events])
 
 
+def _run_logs(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[run_logs])
+    # A store created by step 1 of this code already has the column (tables.py is
+    # the current schema); one created by an older step 1 does not.
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "logs_dropped" not in columns:
+        connection.exec_driver_sql(
+            "ALTER TABLE runs ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0"
+        )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
+    (2, _run_logs),
 ]
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select, update
 
-from app.domain.ports import AppendEvent, RunPage, StoreWrite, Transition
+from app.domain.ports import (
+    AppendEvent,
+    AppendLogs,
+    RunPage,
+    StoredLogLine,
+    StoreWrite,
+    Transition,
+)
+from app.domain.reports import LogLine
 from app.domain.runs import (
     TERMINAL_STATUSES,
     EventType,
@@ -23,7 +32,7 @@ from app.domain.runs import (
 )
 from app.persistence.engine import lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
-from app.persistence.tables import run_events, run_pipelines, runs
+from app.persistence.tables import run_events, run_logs, run_pipelines, runs
 
 _TERMINAL_EVENTS = frozenset(
     {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
@@ -128,6 +137,33 @@ class SqlRunStore:
             for row in rows
         ]
 
+    def list_logs(
+        self, run_id: str, after: int, min_level: int, limit: int
+    ) -> tuple[list[StoredLogLine], int]:
+        query = (
+            select(run_logs)
+            .where(
+                and_(
+                    run_logs.c.run_id == run_id,
+                    run_logs.c.seq > after,
+                    run_logs.c.level >= min_level,
+                )
+            )
+            .order_by(run_logs.c.seq)
+            .limit(limit)
+        )
+        with self._reader.connect() as connection:
+            rows = connection.execute(query).all()
+            dropped = connection.scalar(select(runs.c.logs_dropped).where(runs.c.run_id == run_id))
+        lines = [
+            StoredLogLine(
+                row.seq,
+                LogLine(row.at, logging.getLevelName(row.level), row.logger, row.node, row.message),
+            )
+            for row in rows
+        ]
+        return lines, int(dropped or 0)
+
     def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
         query = (
             select(runs)
@@ -145,6 +181,9 @@ class SqlRunStore:
     def _apply(self, connection: Connection, write: StoreWrite) -> bool:
         if isinstance(write, AppendEvent):
             self._append_event(connection, write)
+            return True
+        if isinstance(write, AppendLogs):
+            _append_logs(connection, write)
             return True
         if not _transition(connection, write):
             return False
@@ -177,6 +216,38 @@ class SqlRunStore:
         self._last_seq[event.run_id] = last + 1
         if event.type in _TERMINAL_EVENTS:
             self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
+
+
+def _append_logs(connection: Connection, logs: AppendLogs) -> None:
+    if logs.lines:
+        last = connection.scalar(
+            select(func.coalesce(func.max(run_logs.c.seq), 0)).where(
+                run_logs.c.run_id == logs.run_id
+            )
+        )
+        connection.execute(
+            run_logs.insert(),
+            [
+                {
+                    "run_id": logs.run_id,
+                    "seq": int(last or 0) + index,
+                    "at": line.at,
+                    "level": logging.getLevelName(line.level)
+                    if isinstance(logging.getLevelName(line.level), int)
+                    else logging.INFO,
+                    "logger": line.logger[:255],
+                    "node": line.node,
+                    "message": line.message,
+                }
+                for index, line in enumerate(logs.lines, start=1)
+            ],
+        )
+    if logs.dropped:
+        connection.execute(
+            update(runs)
+            .where(runs.c.run_id == logs.run_id)
+            .values(logs_dropped=runs.c.logs_dropped + logs.dropped)
+        )
 
 
 def _transition(connection: Connection, move: Transition) -> bool:

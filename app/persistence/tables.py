@@ -60,6 +60,8 @@ runs = Table(
     Column("failure_reason", String(32)),
     Column("error_type", String(255)),
     Column("error_message", Text),
+    # Log records of the run dropped over its cap (migration 2).
+    Column("logs_dropped", Integer, nullable=False, server_default="0"),
     Index("ix_runs_status_save_version", "status", "save_version"),
 )
 
@@ -80,6 +82,19 @@ run_events = Table(
     Column("at", UtcTimestamp, nullable=False),
     Column("node", Text),
     Column("data", Text, nullable=False),  # JSON
+)
+
+# Added by migration 2, with runs.logs_dropped.
+run_logs = Table(
+    "run_logs",
+    metadata,
+    Column("run_id", String(36), ForeignKey("runs.run_id"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("logger", String(255), nullable=False),
+    Column("node", Text),
+    Column("message", Text, nullable=False),
 )
 
 schema_version = Table(

@@ -8,6 +8,7 @@ on writing files behind a restarted service.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -24,7 +25,9 @@ from app.worker.messages import CancelRun, StartRun, WorkerReady
 @dataclass(frozen=True)
 class WorkerConfig:
     location: ProjectLocation
-    log_level: str = "WARNING"
+    log_level: str = "WARNING"  # what the worker prints to stderr
+    run_log_level: str = "INFO"  # what is captured into each run's log
+    run_log_cap: int = 10_000
 
 
 def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> None:
@@ -37,8 +40,10 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         with send_lock:
             results.send(message)
 
-    executor = RunExecutor(config.location, send)
-    use_plain_logging(config.log_level)
+    executor = RunExecutor(config.location, send, config.run_log_cap)
+    use_plain_logging(config.log_level, capture_level=config.run_log_level)
+    executor.logs.setLevel(config.run_log_level.upper())
+    logging.getLogger().addHandler(executor.logs)
     inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
     threading.Thread(
         target=_listen,

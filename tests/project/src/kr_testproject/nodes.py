@@ -91,3 +91,17 @@ def probe_environment() -> str:
             "handlers": sorted(handlers),
         }
     )
+
+
+def chatter(token: str, count: int, seconds: float) -> int:
+    """Logs ``count`` INFO lines carrying ``token`` (and one line at other levels, from
+    another logger), spread over ``seconds``."""
+    import logging
+
+    logger = logging.getLogger(__name__)
+    logging.getLogger("some.library").warning("library warning for %s", token)
+    logger.debug("debug line for %s", token)
+    for index in range(count):
+        logger.info("marker=%s line=%d password=hunter2", token, index)
+        time.sleep(seconds / max(count, 1))
+    return count

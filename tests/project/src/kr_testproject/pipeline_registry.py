@@ -94,6 +94,16 @@ def register_pipelines() -> dict[str, Pipeline]:
         "segfault": Pipeline([node(nodes.segfault, None, "segfault_out", name="segfault")]),
         "sigkill": Pipeline([node(nodes.kill_self, None, "sigkill_out", name="kill_self")]),
         "probe": Pipeline([node(nodes.probe_environment, None, "probe_out", name="probe")]),
+        "chatty": Pipeline(
+            [
+                node(
+                    nodes.chatter,
+                    ["params:chatty.token", "params:chatty.count", "params:chatty.seconds"],
+                    "chatty_out",
+                    name="chatter",
+                )
+            ]
+        ),
         "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
         "fail": Pipeline(
             [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
