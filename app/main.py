@@ -13,6 +13,7 @@ from app import __version__
 from app.api import discovery, health, kedro_compat, runs, streams
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
+from app.plugins.metrics import HttpMetricsMiddleware, MetricsPlugin
 from app.settings import Settings
 
 
@@ -25,7 +26,25 @@ def create_app(settings: Settings) -> FastAPI:
         from app.wiring import open_run_service
 
         async with AsyncExitStack() as stack:
-            app.state.run_service = await stack.enter_async_context(open_run_service(settings))
+            service = await stack.enter_async_context(open_run_service(settings, [metrics]))
+            app.state.run_service = service
+            metrics.observe_gauges(
+                {
+                    "kedro_runs_queue_depth": ("Runs queued.", lambda: service.queue_depth),
+                    "kedro_runs_workers_busy": (
+                        "Workers running a run.",
+                        lambda: service.busy_workers,
+                    ),
+                    "kedro_runs_workers_idle": (
+                        "Workers ready for a run.",
+                        lambda: service.idle_workers,
+                    ),
+                    "kedro_runs_waiting_on_conflicts": (
+                        "Queued runs waiting for a run that touches the same files.",
+                        lambda: service.waiting_on_conflicts,
+                    ),
+                }
+            )
             yield
 
     app = FastAPI(
@@ -34,7 +53,10 @@ def create_app(settings: Settings) -> FastAPI:
         description="Run the pipelines of a Kedro project over HTTP: submit, watch, cancel.",
         lifespan=lifespan,
     )
+    metrics = MetricsPlugin()
+    app.state.metrics = metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.state.stream_limits = streams.StreamLimits(
         settings.sse_heartbeat_seconds, settings.sse_max_seconds
     )

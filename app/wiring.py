@@ -17,6 +17,7 @@ from app.kedro_bridge.project import (
     use_plain_logging,
 )
 from app.persistence.store import SqlRunStore
+from app.plugins.manager import create_plugin_manager
 from app.settings import Settings
 from app.worker.pool import ProcessWorkerPool
 from app.worker.process import WorkerConfig
@@ -34,7 +35,9 @@ def project_location(settings: Settings) -> ProjectLocation:
 
 
 @asynccontextmanager
-async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
+async def open_run_service(
+    settings: Settings, plugins: list[object] | None = None
+) -> AsyncIterator[RunService]:
     """Open store, project and pool; yield the started service; close all in reverse
     (the pool stops first), also when opening fails half-way."""
     disable_telemetry()
@@ -57,7 +60,11 @@ async def open_run_service(settings: Settings) -> AsyncIterator[RunService]:
             start_timeout=settings.worker_start_timeout_seconds,
         )
         service = RunService(
-            store, inspector, pool, cancel_grace_seconds=settings.cancel_grace_seconds
+            store,
+            inspector,
+            pool,
+            cancel_grace_seconds=settings.cancel_grace_seconds,
+            hooks=create_plugin_manager(plugins or []),
         )
         await service.start()
         logger.info(

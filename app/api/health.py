@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
@@ -28,3 +29,21 @@ async def readyz(service: RunServiceDep) -> dict[str, object]:
     if workers == 0:
         raise ServiceUnavailable("No worker process is ready yet.", retry_after_seconds=2)
     return {"status": "ready", "workers_ready": workers, "queued": service.queue_depth}
+
+
+@router.get(
+    "/metrics",
+    operation_id="getMetrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text exposition format.",
+        }
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Runs submitted and finished (by pipeline and status), run and node durations,
+    queue depth, busy and idle workers, runs waiting on conflicts, HTTP requests."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

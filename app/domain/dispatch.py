@@ -73,6 +73,11 @@ class DispatchQueue:
             footprint.conflicts_with(fp) for fp in self._running.values()
         )
 
+    @property
+    def blocked_count(self) -> int:
+        """Queued runs that wait for another run (not merely for a free slot)."""
+        return sum(1 for run in self._queued if self.waiting_for(run.run_id))
+
     def startable(self, free_slots: int) -> list[QueuedRun]:
         """Up to ``free_slots`` runs that may start now, in submission order."""
         chosen: list[QueuedRun] = []

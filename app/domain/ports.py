@@ -171,3 +171,50 @@ class RunExecutor(Protocol):
     def kill(self, run_id: str) -> bool:
         """Stop the run's slot by force; its run is then reported as lost."""
         ...
+
+
+class RunHooks(Protocol):
+    """Who is told about runs (plugins: metrics, webhooks, ...). Called on the event
+    loop after the fact is durable; must not raise and must return quickly."""
+
+    def run_submitted(self, run_id: str, pipeline_names: list[str], at: datetime) -> None: ...
+
+    def run_started(self, run_id: str, pipeline_names: list[str], at: datetime) -> None: ...
+
+    def run_finished(
+        self,
+        run_id: str,
+        pipeline_names: list[str],
+        status: str,
+        started_at: datetime | None,
+        finished_at: datetime,
+        error: dict[str, str] | None,
+    ) -> None: ...
+
+    def event_recorded(
+        self, run_id: str, event_type: str, at: datetime, node: str | None
+    ) -> None: ...
+
+
+class NoHooks:
+    """RunHooks that tell nobody."""
+
+    def run_submitted(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
+        return None
+
+    def run_started(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
+        return None
+
+    def run_finished(
+        self,
+        run_id: str,
+        pipeline_names: list[str],
+        status: str,
+        started_at: datetime | None,
+        finished_at: datetime,
+        error: dict[str, str] | None,
+    ) -> None:
+        return None
+
+    def event_recorded(self, run_id: str, event_type: str, at: datetime, node: str | None) -> None:
+        return None

@@ -16,16 +16,20 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from app.domain import reports
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
+    AppendEvent,
     AppendLogs,
+    NoHooks,
     ProjectInspector,
     RunAssignment,
     RunExecutor,
+    RunHooks,
     RunStore,
     StoredLogLine,
     StoreWrite,
@@ -77,6 +81,7 @@ class RunService:
         executor: RunExecutor,
         *,
         cancel_grace_seconds: float,
+        hooks: RunHooks | None = None,
     ) -> None:
         self._store = store
         self._inspector = inspector
@@ -94,6 +99,11 @@ class RunService:
         self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
+        self._hooks: RunHooks = hooks or NoHooks()
+        # Pipelines and start time of every run this process knows to be unfinished,
+        # for what hooks are told when it ends.
+        self._pipelines_of: dict[str, list[str]] = {}
+        self._started_at: dict[str, datetime] = {}
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
 
@@ -105,6 +115,7 @@ class RunService:
         await self._recover_interrupted("the service stopped while the run was active")
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
+            self._pipelines_of[run.run_id] = list(run.spec.pipeline_names)
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
         self._inbox.put_nowait(reports.CapacityChanged())
@@ -135,6 +146,9 @@ class RunService:
         now = utcnow()
         writes: list[StoreWrite] = []
         for run in active:
+            self._pipelines_of.setdefault(run.run_id, list(run.spec.pipeline_names))
+            if run.started_at is not None:
+                self._started_at.setdefault(run.run_id, run.started_at)
             if run.status is RunStatus.CANCELLING:
                 writes.append(
                     Transition(
@@ -201,6 +215,11 @@ class RunService:
                 return run
 
             run = await self._on_writer(insert)
+            self._pipelines_of[run_id] = list(spec.pipeline_names)
+            self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
+            self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
+            if start_now:
+                self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), queued_at, None)
             self.event_signal.notify(run_id)
             self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at)
             if start_now:
@@ -410,6 +429,18 @@ class RunService:
     def ready_workers(self) -> int:
         return self._executor.ready_workers
 
+    @property
+    def busy_workers(self) -> int:
+        return self._queue.running_count
+
+    @property
+    def idle_workers(self) -> int:
+        return self._executor.idle_slots()
+
+    @property
+    def waiting_on_conflicts(self) -> int:
+        return self._queue.blocked_count
+
     # -- reports from workers -------------------------------------------------
 
     async def _supervise(self) -> None:
@@ -480,8 +511,22 @@ class RunService:
 
     def _start(self, queued: QueuedRun) -> None:
         """Hand a claimed run to a worker. Call with the lock held."""
+        now = utcnow()
+        self._started_at[queued.run_id] = now
+        self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
+
+    def _tell_finished(self, move: Transition) -> None:
+        error = error_data(move.error) if move.error else None
+        self._hooks.run_finished(
+            move.run_id,
+            self._pipelines_of.pop(move.run_id, []),
+            str(move.target),
+            self._started_at.pop(move.run_id, None),
+            move.at,
+            {k: str(v) for k, v in error.items()} if error else None,
+        )
 
     # -- threads --------------------------------------------------------------
 
@@ -500,7 +545,12 @@ class RunService:
                 self.event_signal.notify(logs_key(write.run_id))
                 continue
             self.event_signal.notify(write.run_id)
+            node = write.node if isinstance(write, AppendEvent) else None
+            event = write.type if isinstance(write, AppendEvent) else write.event
+            self._hooks.event_recorded(write.run_id, str(event), write.at, node)
             if isinstance(write, Transition):
                 self.state_changes.append(write.run_id, str(write.target), write.at)
                 self.event_signal.notify(logs_key(write.run_id))  # log followers may end
+                if write.target in TERMINAL_STATUSES:
+                    self._tell_finished(write)
         return applied
