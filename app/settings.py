@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -75,9 +75,31 @@ class Settings(BaseSettings):
     run_log_cap: Annotated[
         int, Field(ge=0, le=1_000_000, description="Most log records kept per run.")
     ] = 10_000
+    webhook_urls: Annotated[
+        list[str],
+        Field(
+            max_length=20,
+            description="Where the end of every run is POSTed (JSON, signed). "
+            "Set here only, never by a request.",
+        ),
+    ] = []
+    webhook_secret: Annotated[
+        SecretStr | None, Field(description="HMAC-SHA256 key that signs webhook bodies.")
+    ] = None
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+    webhook_retries: Annotated[int, Field(ge=0, le=10)] = 3
     worker_log_level: Annotated[
         str, Field(description="Level of the plain log handler in worker processes.")
     ] = "WARNING"
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("webhook_urls need webhook_secret: every delivery is signed")
+        for url in self.webhook_urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"webhook URL {url!r} is not http(s)")
+        return self
 
     @model_validator(mode="after")
     def _packaged_mode_needs_conf(self) -> Settings:

@@ -18,6 +18,7 @@ from app.kedro_bridge.project import (
 )
 from app.persistence.store import SqlRunStore
 from app.plugins.manager import create_plugin_manager
+from app.plugins.webhooks import WebhookPlugin
 from app.settings import Settings
 from app.worker.pool import ProcessWorkerPool
 from app.worker.process import WorkerConfig
@@ -59,12 +60,23 @@ async def open_run_service(
             settings.workers,
             start_timeout=settings.worker_start_timeout_seconds,
         )
+        plugins = list(plugins or [])
+        if settings.webhook_urls and settings.webhook_secret is not None:
+            webhooks = WebhookPlugin(
+                settings.webhook_urls,
+                settings.webhook_secret.get_secret_value().encode(),
+                settings.webhook_timeout_seconds,
+                settings.webhook_retries,
+            )
+            webhooks.start()
+            resources.callback(webhooks.stop)
+            plugins.append(webhooks)
         service = RunService(
             store,
             inspector,
             pool,
             cancel_grace_seconds=settings.cancel_grace_seconds,
-            hooks=create_plugin_manager(plugins or []),
+            hooks=create_plugin_manager(plugins),
         )
         await service.start()
         logger.info(
