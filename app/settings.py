@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     run_log_cap: Annotated[
         int, Field(ge=0, le=1_000_000, description="Most log records kept per run.")
     ] = 10_000
+    output_inline_max_bytes: Annotated[
+        int, Field(ge=0, le=16 * MIB, description="Largest free output returned inline.")
+    ] = 64 * 1024
     webhook_urls: Annotated[
         list[str],
         Field(

@@ -56,6 +56,7 @@ async def open_run_service(
                 settings.worker_log_level,
                 settings.run_log_level,
                 settings.run_log_cap,
+                settings.output_inline_max_bytes,
             ),
             settings.workers,
             start_timeout=settings.worker_start_timeout_seconds,

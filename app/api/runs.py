@@ -15,6 +15,7 @@ from app.api.problems import problem_responses
 from app.api.schemas import (
     EventPageOut,
     LogPageOut,
+    OutputsOut,
     RunCreate,
     RunOut,
     RunPageOut,
@@ -265,3 +266,20 @@ async def list_run_logs(
         truncated=dropped > 0,
         dropped=dropped,
     )
+
+
+@router.get(
+    "/{run_id}/outputs",
+    operation_id="getRunOutputs",
+    summary="What a run saved and returned",
+    response_model=OutputsOut,
+    responses=problem_responses(404, 422),
+)
+async def get_run_outputs(run_id: RunId, service: RunServiceDep) -> OutputsOut:
+    """Every dataset the run saved (type, save version when versioned, redacted path), and
+    its free outputs: inline as JSON when serialisable and small (`output_inline_max_bytes`),
+    otherwise described by type and shape or length."""
+    outputs = await service.outputs(run_id)
+    if outputs is None:
+        return OutputsOut(recorded=False, saved=[], free=[])
+    return OutputsOut.model_validate({"recorded": True, **outputs})

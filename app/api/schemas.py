@@ -193,6 +193,32 @@ class LogPageOut(BaseModel):
     dropped: int = Field(description="How many records were dropped over the cap.")
 
 
+class SavedDatasetOut(BaseModel):
+    name: str
+    type: str | None
+    versioned: bool
+    save_version: str | None = Field(description="The version it was saved under, if versioned.")
+    filepath: str | None = Field(description="Where it was saved, credentials redacted.")
+
+
+class FreeOutputOut(BaseModel):
+    name: str | None = None
+    type: str | None = None
+    inline: bool = Field(False, description="Whether `value` holds the output itself.")
+    value: Any = Field(None, description="The output, when JSON-serialisable and small.")
+    shape: list[int] | None = None
+    length: int | None = None
+    error: str | None = Field(None, description="Why the outputs could not be described.")
+
+
+class OutputsOut(BaseModel):
+    recorded: bool = Field(description="False until the run has ended.")
+    saved: list[SavedDatasetOut] = Field(description="Every dataset the run saved.")
+    free: list[FreeOutputOut] = Field(
+        description="The run's free outputs (what `session.run` returns)."
+    )
+
+
 class FieldErrorOut(BaseModel):
     loc: list[str | int]
     msg: str

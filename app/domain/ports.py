@@ -53,7 +53,13 @@ class AppendLogs:
     dropped: int = 0
 
 
-StoreWrite = Transition | AppendEvent | AppendLogs
+@dataclass(frozen=True)
+class RecordOutputs:
+    run_id: str
+    outputs: dict[str, object]  # {"saved": [...], "free": [...]}
+
+
+StoreWrite = Transition | AppendEvent | AppendLogs | RecordOutputs
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,10 @@ class RunStore(Protocol):
     ) -> tuple[list[StoredLogLine], int]:
         """Log lines with ``seq > after`` at ``min_level`` or above, and how many of the
         run's records were dropped over its cap."""
+        ...
+
+    def get_outputs(self, run_id: str) -> dict[str, object] | None:
+        """What the run wrote and returned, once recorded; None before."""
         ...
 
     def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:

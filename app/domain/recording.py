@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.domain import reports
-from app.domain.ports import AppendEvent, AppendLogs, StoreWrite, Transition
+from app.domain.ports import AppendEvent, AppendLogs, RecordOutputs, StoreWrite, Transition
 from app.domain.runs import EventType, FailureReason, RunError, RunStatus
 
 SHUTDOWN_DETAIL = "the service shut down before the run finished"
@@ -25,6 +25,8 @@ def store_write_for(
             return None
         case reports.RunLogs(run_id, lines, dropped):
             return AppendLogs(run_id, lines, dropped)
+        case reports.RunOutputs(run_id, saved, free):
+            return RecordOutputs(run_id, {"saved": list(saved), "free": list(free)})
         case reports.NodeStarted(run_id, node, at):
             return AppendEvent(run_id, EventType.NODE_STARTED, at, node)
         case reports.NodeCompleted(run_id, node, at):

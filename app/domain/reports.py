@@ -89,7 +89,18 @@ class RunLogs:
     dropped: int = 0
 
 
+@dataclass(frozen=True)
+class RunOutputs:
+    """What a run wrote and returned. ``saved``: one dict per dataset saved (name, type,
+    versioned, save_version, filepath); ``free``: one dict per free output (name, type,
+    and ``value`` inline when JSON-serialisable and small, else ``shape``/``length``)."""
+
+    run_id: str
+    saved: tuple[dict[str, object], ...]
+    free: tuple[dict[str, object], ...]
+
+
 RunReport = (
     RunStarted | NodeStarted | NodeCompleted | NodeFailed | RunSucceeded | RunFailed | RunCancelled
 )
-Report = RunReport | RunLogs | CapacityChanged
+Report = RunReport | RunLogs | RunOutputs | CapacityChanged

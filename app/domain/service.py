@@ -27,6 +27,7 @@ from app.domain.ports import (
     AppendLogs,
     NoHooks,
     ProjectInspector,
+    RecordOutputs,
     RunAssignment,
     RunExecutor,
     RunHooks,
@@ -373,6 +374,18 @@ class RunService:
             raise RunNotFound(f"No run with id {run_id}.")
         return lines, dropped
 
+    async def outputs(self, run_id: str) -> dict[str, object] | None:
+        """What the run saved and returned (None until it has ended). Raises RunNotFound."""
+
+        def load() -> tuple[Run | None, dict[str, object] | None]:
+            run = self._store.get_run(run_id)
+            return run, self._store.get_outputs(run_id) if run else None
+
+        run, outputs = await self._read(load)
+        if run is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return outputs
+
     async def status_of(self, run_id: str) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
         run = await self._read(lambda: self._store.get_run(run_id))
@@ -543,6 +556,8 @@ class RunService:
                 continue
             if isinstance(write, AppendLogs):
                 self.event_signal.notify(logs_key(write.run_id))
+                continue
+            if isinstance(write, RecordOutputs):
                 continue
             self.event_signal.notify(write.run_id)
             node = write.node if isinstance(write, AppendEvent) else None

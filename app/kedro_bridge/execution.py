@@ -19,6 +19,7 @@ from app.domain.ports import RunAssignment
 from app.domain.redaction import redact
 from app.domain.runs import FailureReason, utcnow
 from app.kedro_bridge.log_capture import RunLogCapture
+from app.kedro_bridge.outputs import describe_free, describe_saved
 from app.kedro_bridge.project import ProjectLocation, open_session
 from app.kedro_bridge.runners import build_runner
 
@@ -41,10 +42,14 @@ class RunReporter:
         # a cancel before the main thread has taken the run from its inbox).
         self._cancelled_early: set[str] = set()
         self._lock = threading.Lock()
+        self.catalog: Any = None  # this run's catalog, to describe what it saved
+        self.saved: list[str] = []
 
     def begin(self, run_id: str) -> None:
         with self._lock:
             self._run_id = run_id
+            self.catalog = None
+            self.saved = []
             if run_id in self._cancelled_early:
                 self._cancelled_early.discard(run_id)
                 self._cancel.set()
@@ -75,6 +80,16 @@ class RunReporter:
         self._send(reports.NodeStarted(run_id, node.name, utcnow()))
 
     @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self.catalog = catalog
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        with self._lock:
+            if dataset_name not in self.saved:
+                self.saved.append(dataset_name)
+
+    @hook_impl
     def after_node_run(self, node: Any) -> None:
         self._on_node(None)
         self._send(reports.NodeCompleted(self._current(), node.name, utcnow()))
@@ -97,8 +112,16 @@ class RunReporter:
 class RunExecutor:
     """Owns this process's KedroServiceSession and executes runs on it, one at a time."""
 
-    def __init__(self, location: ProjectLocation, send: Send, log_cap: int = 10_000) -> None:
+    def __init__(
+        self,
+        location: ProjectLocation,
+        send: Send,
+        log_cap: int = 10_000,
+        max_inline_bytes: int = 64 * 1024,
+    ) -> None:
         self._session = open_session(location)
+        self._send = send
+        self._max_inline_bytes = max_inline_bytes
         self.logs = RunLogCapture(send, log_cap)
         self.reporter = RunReporter(send, self.logs.set_node)
         # KedroServiceSession has no public way to add a hook implementation;
@@ -110,8 +133,9 @@ class RunExecutor:
         spec = job.spec
         self.reporter.begin(job.run_id)
         self.logs.begin(job.run_id)
+        result: dict[str, Any] = {}
         try:
-            self._session.run(
+            result = self._session.run(
                 run_id=job.save_version,
                 pipeline_names=list(spec.pipeline_names),
                 tags=spec.tags or None,
@@ -135,10 +159,23 @@ class RunExecutor:
                 job.run_id, utcnow(), FailureReason.ERROR, type(error).__name__, redact(str(error))
             )
         finally:
+            self._send_outputs(job, result)
             self.reporter.end()
             self.logs.set_node(None)
             self.logs.end()
         return reports.RunSucceeded(job.run_id, utcnow())
+
+    def _send_outputs(self, job: RunAssignment, result: dict[str, Any]) -> None:
+        try:
+            saved = (
+                describe_saved(self.reporter.catalog, list(self.reporter.saved), job.save_version)
+                if self.reporter.catalog
+                else []
+            )
+            free = describe_free(result, self._max_inline_bytes)
+        except Exception as error:  # describing must never turn a run into a failure
+            saved, free = [], [{"error": redact(f"{type(error).__name__}: {error}")}]
+        self._send(reports.RunOutputs(job.run_id, tuple(saved), tuple(free)))
 
     def close(self) -> None:
         self._session.close()

@@ -33,9 +33,16 @@ def _run_logs(connection: Connection) -> None:
         )
 
 
+def _run_outputs(connection: Connection) -> None:
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "outputs" not in columns:
+        connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN outputs TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
+    (3, _run_outputs),
 ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, and_, func, select, update
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
+    RecordOutputs,
     RunPage,
     StoredLogLine,
     StoreWrite,
@@ -164,6 +165,11 @@ class SqlRunStore:
         ]
         return lines, int(dropped or 0)
 
+    def get_outputs(self, run_id: str) -> dict[str, object] | None:
+        with self._reader.connect() as connection:
+            text = connection.scalar(select(runs.c.outputs).where(runs.c.run_id == run_id))
+        return dict(json.loads(text)) if text else None
+
     def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
         query = (
             select(runs)
@@ -184,6 +190,13 @@ class SqlRunStore:
             return True
         if isinstance(write, AppendLogs):
             _append_logs(connection, write)
+            return True
+        if isinstance(write, RecordOutputs):
+            connection.execute(
+                update(runs)
+                .where(runs.c.run_id == write.run_id)
+                .values(outputs=json.dumps(write.outputs, default=str))
+            )
             return True
         if not _transition(connection, write):
             return False

@@ -62,6 +62,8 @@ runs = Table(
     Column("error_message", Text),
     # Log records of the run dropped over its cap (migration 2).
     Column("logs_dropped", Integer, nullable=False, server_default="0"),
+    # JSON: datasets the run saved and its free outputs (migration 3).
+    Column("outputs", Text),
     Index("ix_runs_status_save_version", "status", "save_version"),
 )
 

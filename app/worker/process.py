@@ -28,6 +28,7 @@ class WorkerConfig:
     log_level: str = "WARNING"  # what the worker prints to stderr
     run_log_level: str = "INFO"  # what is captured into each run's log
     run_log_cap: int = 10_000
+    output_inline_max_bytes: int = 64 * 1024
 
 
 def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> None:
@@ -40,7 +41,9 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         with send_lock:
             results.send(message)
 
-    executor = RunExecutor(config.location, send, config.run_log_cap)
+    executor = RunExecutor(
+        config.location, send, config.run_log_cap, config.output_inline_max_bytes
+    )
     use_plain_logging(config.log_level, capture_level=config.run_log_level)
     executor.logs.setLevel(config.run_log_level.upper())
     logging.getLogger().addHandler(executor.logs)

@@ -105,3 +105,7 @@ def chatter(token: str, count: int, seconds: float) -> int:
         logger.info("marker=%s line=%d password=hunter2", token, index)
         time.sleep(seconds / max(count, 1))
     return count
+
+
+def many_numbers(count: int) -> list[int]:
+    return list(range(count))
