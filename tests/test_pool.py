@@ -47,10 +47,11 @@ def test_a_run_handed_over_while_no_worker_lives_runs_on_the_replacement(project
 
     received = asyncio.run(scenario())
     run_reports = [r for r in received if not isinstance(r, reports.CapacityChanged)]
-    # The run's log lines reach the service before its end does.
+    # The run's outputs and log lines reach the service before its end does.
     assert [type(r).__name__ for r in run_reports] == [
         "NodeStarted",
         "NodeCompleted",
+        "RunOutputs",
         "RunLogs",
         "RunSucceeded",
     ]
