@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a cancelled run may take before its worker is killed",
     )
     serve.add_argument("--log-level", help="log level of the service (default info)")
+    serve.add_argument(
+        "--log-json",
+        action="store_const",
+        const=True,
+        default=None,
+        help="log JSON lines with request_id and run_id",
+    )
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument(
         "--output",

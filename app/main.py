@@ -13,6 +13,7 @@ from app import __version__
 from app.api import discovery, health, kedro_compat, runs, streams
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
+from app.api.request_id import RequestIdMiddleware
 from app.plugins.metrics import HttpMetricsMiddleware, MetricsPlugin
 from app.settings import Settings
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
     app.state.stream_limits = streams.StreamLimits(
         settings.sse_heartbeat_seconds, settings.sse_max_seconds
     )

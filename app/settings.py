@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         float, Field(gt=0, le=86400, description="Longest an event stream stays open.")
     ] = 3600.0
     log_level: str = "info"
+    log_json: Annotated[
+        bool, Field(description="Log JSON lines with request_id and run_id (API process).")
+    ] = False
     run_log_level: Annotated[
         str, Field(description="Lowest level of the records kept in each run's log.")
     ] = "INFO"

@@ -14,8 +14,8 @@ from app.kedro_bridge.project import (
     ProjectLocation,
     check_location,
     disable_telemetry,
-    use_plain_logging,
 )
+from app.logging_setup import configure_service_logging
 from app.persistence.store import SqlRunStore
 from app.plugins.manager import create_plugin_manager
 from app.plugins.webhooks import WebhookPlugin
@@ -49,7 +49,8 @@ async def open_run_service(
         resources.callback(store.close)
         inspector = KedroInspector(location)
         resources.callback(inspector.close)
-        use_plain_logging(settings.log_level)  # opening the project installed rich logging
+        # Opening the project installed Kedro's rich logging; use ours.
+        configure_service_logging(settings.log_level, settings.log_json)
         pool = ProcessWorkerPool(
             WorkerConfig(
                 location,

@@ -217,6 +217,7 @@ class RunService:
 
             run = await self._on_writer(insert)
             self._pipelines_of[run_id] = list(spec.pipeline_names)
+            logger.info("run %s queued", run_id, extra={"run_id": run_id})
             self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
             self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
             if start_now:
@@ -286,6 +287,7 @@ class RunService:
                 "run %s did not stop within %.1fs of cancel; its worker was killed",
                 run_id,
                 self._cancel_grace_seconds,
+                extra={"run_id": run_id},
             )
 
     # -- queries --------------------------------------------------------------
@@ -531,6 +533,7 @@ class RunService:
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
     def _tell_finished(self, move: Transition) -> None:
+        logger.info("run %s %s", move.run_id, move.target, extra={"run_id": move.run_id})
         error = error_data(move.error) if move.error else None
         self._hooks.run_finished(
             move.run_id,

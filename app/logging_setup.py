@@ -1,0 +1,67 @@
+"""How the API process logs: plain lines, or JSON lines carrying request and run ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+from datetime import UTC, datetime
+
+from app.api.request_id import current_request_id
+
+
+class ContextFilter(logging.Filter):
+    """Adds ``request_id`` (from the request being served) and ``run_id`` (when the
+    record names one via ``extra``) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        if not hasattr(record, "run_id"):
+            record.run_id = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+            "run_id": getattr(record, "run_id", None),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_service_logging(level: str, json_lines: bool) -> None:
+    """One stderr handler for the API process (replacing Kedro's rich console logging)."""
+    formatter = (
+        {"()": JsonFormatter}
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+    )
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "filters": {"context": {"()": ContextFilter}},
+            "formatters": {"service": formatter},
+            "handlers": {
+                "stderr": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "service",
+                    "filters": ["context"],
+                },
+            },
+            "root": {"level": level.upper(), "handlers": ["stderr"]},
+            "loggers": {
+                "kedro": {"level": level.upper(), "propagate": True, "handlers": []},
+                # uvicorn's own handlers would print plain lines beside ours.
+                "uvicorn": {"level": level.upper(), "propagate": True, "handlers": []},
+                "uvicorn.error": {"level": level.upper(), "propagate": True, "handlers": []},
+            },
+        }
+    )
