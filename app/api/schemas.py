@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from app.domain.limits import MAX_LIST_ITEMS, ParamsRejected, check_params
+from app.domain.limits import MAX_LIST_ITEMS, validated_params
 from app.domain.ports import StoredLogLine
 from app.domain.runs import (
     EventType,
@@ -64,12 +64,7 @@ class RunCreate(BaseModel):
     @field_validator("params")
     @classmethod
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
-        if params is not None:
-            try:
-                check_params(params)
-            except ParamsRejected as error:
-                raise ValueError(str(error)) from None
-        return params
+        return validated_params(params)
 
     def to_spec(self) -> RunSpec:
         return RunSpec(

@@ -23,6 +23,7 @@ from app.api.problems import problem_responses
 from app.api.schemas import event_out, log_out
 from app.domain.runs import TERMINAL_EVENT, TERMINAL_STATUSES
 from app.domain.service import RunService, logs_key
+from app.domain.signals import ChangeSignal
 
 EVENT_STREAM = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -72,6 +73,18 @@ class _Clock:
         return max(0.01, min(self._limits.heartbeat_seconds, _POLL_SECONDS))
 
 
+HEARTBEAT = b": keep-alive\n\n"
+
+
+async def _idle(clock: _Clock, signal: ChangeSignal, key: str) -> bytes | None:
+    """Wait a little for ``key`` to change; the heartbeat comment if one is due."""
+    changed = await signal.wait(key, clock.next_wait())
+    if not changed and clock.heartbeat_due():
+        clock.sent()
+        return HEARTBEAT
+    return None
+
+
 async def run_events(
     service: RunService,
     run_id: str,
@@ -100,10 +113,9 @@ async def run_events(
             return  # resumed after the terminal event: nothing more will come
         if clock.over(service):
             return
-        changed = await service.event_signal.wait(run_id, clock.next_wait())
-        if not changed and clock.heartbeat_due():
-            yield b": keep-alive\n\n"
-            clock.sent()
+        beat = await _idle(clock, service.event_signal, run_id)
+        if beat:
+            yield beat
 
 
 async def run_logs(
@@ -129,10 +141,9 @@ async def run_logs(
             continue
         if ended or clock.over(service):
             return  # lines are recorded before the run's end, so none can follow
-        changed = await service.event_signal.wait(logs_key(run_id), clock.next_wait())
-        if not changed and clock.heartbeat_due():
-            yield b": keep-alive\n\n"
-            clock.sent()
+        beat = await _idle(clock, service.event_signal, logs_key(run_id))
+        if beat:
+            yield beat
 
 
 async def state_changes(
@@ -160,10 +171,9 @@ async def state_changes(
         if changes:
             clock.sent()
             continue
-        changed = await feed.signal.wait("feed", clock.next_wait())
-        if not changed and clock.heartbeat_due():
-            yield b": keep-alive\n\n"
-            clock.sent()
+        beat = await _idle(clock, feed.signal, "feed")
+        if beat:
+            yield beat
 
 
 def stream_context(request: Request) -> tuple[StreamLimits, Callable[[], bool]]:

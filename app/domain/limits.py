@@ -77,3 +77,14 @@ def _check_string(text: str, where: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise ParamsRejected(f"{where}: not valid Unicode (lone surrogate)") from error
+
+
+def validated_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``params`` unchanged if within the limits; raises ValueError (for pydantic
+    validators) naming what is wrong otherwise."""
+    if params is not None:
+        try:
+            check_params(params)
+        except ParamsRejected as error:
+            raise ValueError(str(error)) from None
+    return params

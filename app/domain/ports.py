@@ -204,27 +204,3 @@ class RunHooks(Protocol):
     def event_recorded(
         self, run_id: str, event_type: str, at: datetime, node: str | None
     ) -> None: ...
-
-
-class NoHooks:
-    """RunHooks that tell nobody."""
-
-    def run_submitted(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
-        return None
-
-    def run_started(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
-        return None
-
-    def run_finished(
-        self,
-        run_id: str,
-        pipeline_names: list[str],
-        status: str,
-        started_at: datetime | None,
-        finished_at: datetime,
-        error: dict[str, str] | None,
-    ) -> None:
-        return None
-
-    def event_recorded(self, run_id: str, event_type: str, at: datetime, node: str | None) -> None:
-        return None

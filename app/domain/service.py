@@ -25,7 +25,6 @@ from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
-    NoHooks,
     ProjectInspector,
     RecordOutputs,
     RunAssignment,
@@ -82,7 +81,7 @@ class RunService:
         executor: RunExecutor,
         *,
         cancel_grace_seconds: float,
-        hooks: RunHooks | None = None,
+        hooks: RunHooks,
     ) -> None:
         self._store = store
         self._inspector = inspector
@@ -100,7 +99,7 @@ class RunService:
         self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
-        self._hooks: RunHooks = hooks or NoHooks()
+        self._hooks = hooks
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}

@@ -18,7 +18,7 @@ from kedro.server.models import (
 from kedro.server.models import RunRequest as KedroRunRequest
 from pydantic import field_validator
 
-from app.domain.limits import ParamsRejected, check_params
+from app.domain.limits import validated_params
 
 __all__ = [
     "ErrorDetail",
@@ -40,12 +40,7 @@ class RunRequest(KedroRunRequest):
     @field_validator("params")
     @classmethod
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
-        if params is not None:
-            try:
-                check_params(params)
-            except ParamsRejected as error:
-                raise ValueError(str(error)) from None
-        return params
+        return validated_params(params)
 
 
 def parse_snapshot_params(value: str) -> dict[str, Any]:
@@ -54,8 +49,5 @@ def parse_snapshot_params(value: str) -> dict[str, Any]:
     from kedro.server.http_server import _parse_snapshot_params
 
     params: dict[str, Any] = _parse_snapshot_params(value)
-    try:
-        check_params(params)
-    except ParamsRejected as error:
-        raise ValueError(str(error)) from None
+    validated_params(params)
     return params
