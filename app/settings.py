@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         Path | None,
         Field(description="Where the embedded store lives. Default: <project>/.kedro-runs."),
     ] = None
+    data_root: Annotated[
+        Path | None,
+        Field(description="Where caller params may point datasets. Default: <project>/data."),
+    ] = None
     cancel_grace_seconds: Annotated[
         float,
         Field(

@@ -47,7 +47,9 @@ async def open_run_service(
     with ExitStack() as resources:
         store = SqlRunStore(settings.store_url())  # first: fails fast if the store is in use
         resources.callback(store.close)
-        inspector = KedroInspector(location)
+        inspector = KedroInspector(
+            location, settings.data_root.resolve() if settings.data_root else None
+        )
         resources.callback(inspector.close)
         # Opening the project installed Kedro's rich logging; use ours.
         configure_service_logging(settings.log_level, settings.log_json)

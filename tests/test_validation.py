@@ -179,3 +179,26 @@ def test_every_problem_is_documented_in_openapi(service: ServiceProcess) -> None
     assert "404" in spec["paths"]["/runs/{run_id}"]["get"]["responses"]
     assert "409" in spec["paths"]["/runs/{run_id}/cancel"]["post"]["responses"]
     assert "Problem" in spec["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    "tenant", ["../../../../etc", "x/../../../outside", "../../src/kr_testproject"]
+)
+def test_params_may_not_move_a_dataset_outside_the_data_root(
+    service: ServiceProcess, tenant: str
+) -> None:
+    problem = _problem(service, {"pipeline_names": ["tenant"], "params": {"tenant": tenant}})
+    assert problem["errors"][0]["type"] == "path_outside_data_root"
+    assert "tenant_out" in problem["errors"][0]["msg"]
+
+
+def test_params_may_not_choose_a_dataset_type_even_indirectly(service: ServiceProcess) -> None:
+    problem = _problem(
+        service, {"pipeline_names": ["typed"], "params": {"dtype": "pickle.PickleDataset"}}
+    )
+    assert problem["errors"][0]["type"] == "type_selection"
+    run = service.wait(
+        service.submit(pipeline_names=["typed"], params={"payload": "fine"})["run_id"]
+    )
+    assert run["status"] == "succeeded"
+    assert (service.project / "data" / "typed.txt").read_text() == "fine"

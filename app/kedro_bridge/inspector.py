@@ -44,12 +44,13 @@ class DatasetLocation:
 class KedroInspector:
     """The project as the API process sees it. Thread-safe; calls are serialised."""
 
-    def __init__(self, location: ProjectLocation) -> None:
+    def __init__(self, location: ProjectLocation, data_root: Path | None = None) -> None:
         from kedro import __version__ as kedro_version
         from kedro.framework.project import pipelines
 
         self._lock = threading.Lock()
         self._location = location
+        self._data_root = os.path.normpath(data_root or location.project_path / "data")
         self.session, self._metadata = open_project(location)
         self._pipelines: dict[str, Pipeline] = dict(pipelines.items())
         self.kedro_version: str = kedro_version
@@ -134,6 +135,10 @@ class KedroInspector:
             )
         catalog = self._catalog_for(spec)
         errors += _load_version_errors(spec, combined, catalog)
+        if catalog is not self._default_catalog:
+            errors += _params_driven_errors(
+                combined, catalog, self._default_catalog, self._data_root
+            )
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
         filtered = _filter(combined, spec)
@@ -318,6 +323,44 @@ def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -
                 )
             )
     return errors
+
+
+def _params_driven_errors(
+    pipeline: Pipeline, catalog: _Catalog, default: _Catalog, data_root: str
+) -> list[FieldError]:
+    """What a caller's params may not do to the catalog: change a dataset's type (even
+    through an indirection Kedro's own guard misses), or move a dataset's location
+    outside the project's data root or off the local filesystem."""
+    errors = []
+    for name in sorted(pipeline.datasets()):
+        moved, usual = catalog.locate(name), default.locate(name)
+        if moved.type != usual.type:
+            errors.append(
+                FieldError(
+                    ("body", "params"),
+                    f"params may not change the type of dataset {name!r}",
+                    "type_selection",
+                )
+            )
+        elif (
+            moved.key != usual.key and moved.key is not None and not _is_under(moved.key, data_root)
+        ):
+            errors.append(
+                FieldError(
+                    ("body", "params"),
+                    f"params would move dataset {name!r} "
+                    "outside the project's data directory (or off the local "
+                    "filesystem)",
+                    "path_outside_data_root",
+                )
+            )
+    return errors
+
+
+def _is_under(key: str, root: str) -> bool:
+    if "://" in key or key.startswith("dataset:"):
+        return False
+    return os.path.commonpath([os.path.normpath(key), root]) == root
 
 
 def _is_safe_version(version: str) -> bool:

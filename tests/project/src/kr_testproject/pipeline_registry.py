@@ -105,6 +105,7 @@ def register_pipelines() -> dict[str, Pipeline]:
             ]
         ),
         "numbers": Pipeline([node(nodes.many_numbers, "params:count", "numbers", name="numbers")]),
+        "typed": Pipeline([node(nodes.echo_payload, "params:payload", "typed_out", name="typed")]),
         "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
         "fail": Pipeline(
             [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
