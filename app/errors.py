@@ -68,14 +68,24 @@ class InvalidRunRequest(InvalidRequest):
     title = "The run request is not valid for this project"
 
 
-class ServiceUnavailable(ServiceError):
-    status = 503
-    code = "service-unavailable"
-    title = "The service cannot take this request now"
+class RetryLater(ServiceError):
+    """The request may succeed later; answered with ``Retry-After``."""
 
     def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ServiceUnavailable(RetryLater):
+    status = 503
+    code = "service-unavailable"
+    title = "The service cannot take this request now"
+
+
+class QueueFull(RetryLater):
+    status = 429
+    code = "queue-full"
+    title = "Too many runs are queued"
 
 
 class ProjectError(Exception):

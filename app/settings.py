@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         Path | None,
         Field(description="Where the embedded store lives. Default: <project>/.kedro-runs."),
     ] = None
+    max_queued_runs: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="Past this many queued runs, submissions get 429 with Retry-After.",
+        ),
+    ] = 1000
     data_root: Annotated[
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),

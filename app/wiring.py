@@ -81,6 +81,7 @@ async def open_run_service(
             pool,
             cancel_grace_seconds=settings.cancel_grace_seconds,
             hooks=create_plugin_manager(plugins),
+            max_queued_runs=settings.max_queued_runs,
         )
         await service.start()
         logger.info(

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.deps import RunServiceDep
+from app.api.problems import problem_responses
 from app.api.schemas import RunCreate
 from app.domain.redaction import redact
 from app.domain.runs import RunStatus
@@ -72,6 +73,7 @@ async def snapshot(
     operation_id="runPipeline",
     summary="Run a pipeline and wait for it (Kedro-compatible)",
     response_model=kedro.RunResponse,
+    responses=problem_responses(429),
 )
 async def run_pipeline(
     request: kedro.RunRequest, service: RunServiceDep

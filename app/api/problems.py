@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
-from app.errors import InvalidRequest, ServiceError, ServiceUnavailable
+from app.errors import InvalidRequest, RetryLater, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://kedro-runs.dev/problems/"
@@ -54,6 +54,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The request body is larger than the limit (1 MiB by default).",
         500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",
+        429: "Too many runs are queued; retry after `Retry-After` seconds (an integer).",
         503: "The service cannot take the request now; retry after `Retry-After` seconds.",
     }
     return {
@@ -94,7 +95,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if isinstance(error, InvalidRequest):
             errors = [FieldErrorOut(loc=list(e.loc), msg=e.msg, type=e.type) for e in error.errors]
         headers = None
-        if isinstance(error, ServiceUnavailable):
+        if isinstance(error, RetryLater):
             headers = {"Retry-After": str(error.retry_after_seconds)}
         return problem_response(
             error.status,

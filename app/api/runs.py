@@ -54,7 +54,7 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
                 "Location": {"description": "The run's URL.", "schema": {"type": "string"}}
             },
         },
-        **problem_responses(400, 413, 422),
+        **problem_responses(400, 413, 422, 429),
     },
 )
 async def create_run(body: RunCreate, service: RunServiceDep, response: Response) -> RunOut:

@@ -53,7 +53,7 @@ from app.domain.runs import (
 from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, StateChangeFeed
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
-from app.errors import RunNotFound, RunStateConflict
+from app.errors import QueueFull, RunNotFound, RunStateConflict
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -82,6 +82,7 @@ class RunService:
         *,
         cancel_grace_seconds: float,
         hooks: RunHooks,
+        max_queued_runs: int = 1000,
     ) -> None:
         self._store = store
         self._inspector = inspector
@@ -100,6 +101,7 @@ class RunService:
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
         self._hooks = hooks
+        self._max_queued = max_queued_runs
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}
@@ -196,6 +198,12 @@ class RunService:
             # Fast path: a run that may start at once is inserted already claimed (one
             # transaction) and handed to a worker without a trip through the supervisor.
             start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
+            if not start_now and self._queue.queued_count >= self._max_queued:
+                raise QueueFull(
+                    f"{self._queue.queued_count} runs are queued, the most this service "
+                    "accepts; retry later.",
+                    retry_after_seconds=self._retry_after(),
+                )
             queued_at = utcnow()
 
             def insert() -> Run:
@@ -232,6 +240,11 @@ class RunService:
                 self._queue.enqueue(queued)
             waiting_for = self._queue.waiting_for(run_id)
         return RunView(run, node_progress(run, []), waiting_for)
+
+    def _retry_after(self) -> int:
+        """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""
+        workers = max(1, self._executor.ready_workers)
+        return max(1, min(60, self._queue.queued_count // (workers * 10) + 1))
 
     def _free_slots(self) -> int:
         # A worker turns idle before the service has applied its run's end; until
