@@ -59,6 +59,12 @@ class Settings(BaseSettings):
             description="Past this many queued runs, submissions get 429 with Retry-After.",
         ),
     ] = 1000
+    run_timeout_seconds: Annotated[
+        float, Field(gt=0, description="Timeout of a run that asks for none.")
+    ] = 24 * 3600.0
+    max_run_timeout_seconds: Annotated[
+        float, Field(gt=0, description="Longest timeout a run may ask for.")
+    ] = 7 * 24 * 3600.0
     data_root: Annotated[
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),

@@ -82,6 +82,8 @@ async def open_run_service(
             cancel_grace_seconds=settings.cancel_grace_seconds,
             hooks=create_plugin_manager(plugins),
             max_queued_runs=settings.max_queued_runs,
+            default_timeout_seconds=settings.run_timeout_seconds,
+            max_timeout_seconds=settings.max_run_timeout_seconds,
         )
         await service.start()
         logger.info(

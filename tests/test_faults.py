@@ -104,3 +104,33 @@ def test_sigterm_interrupts_running_runs_keeps_queued_ones_and_exits_0(project: 
         assert second.wait(queued)["status"] == "succeeded"
     finally:
         second.stop()
+
+
+def test_a_run_past_its_timeout_is_stopped_and_its_slot_comes_back(
+    service: ServiceProcess,
+) -> None:
+    started = time.monotonic()
+    run_id = service.submit(
+        pipeline_names=["stuck"], params={"sleep_forever": 600}, timeout_seconds=1.5
+    )["run_id"]
+    run = service.wait(run_id, timeout=30)
+    assert run["status"] == "failed"
+    assert run["error"]["reason"] == "timeout"
+    assert run["error"]["type"] == "RunTimeout"
+    assert run["request"]["timeout_seconds"] == 1.5
+    assert time.monotonic() - started >= 1.5
+    service.wait_for_workers(2)
+    assert service.wait(service.submit(pipeline_names=["noop"])["run_id"])["status"] == "succeeded"
+
+
+def test_a_timeout_above_the_server_maximum_is_refused(service: ServiceProcess) -> None:
+    response = service.client.post(
+        "/runs", json={"pipeline_names": ["noop"], "timeout_seconds": 10 * 24 * 3600}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "timeout_seconds"]
+    for bad in (0, -1, "1"):
+        response = service.client.post(
+            "/runs", json={"pipeline_names": ["noop"], "timeout_seconds": bad}
+        )
+        assert response.status_code == 422

@@ -66,6 +66,12 @@ class RunCreate(BaseModel):
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
         return validated_params(params)
 
+    timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None,
+        description="Stop the run (failed, reason `timeout`) if it runs longer than this. "
+        "At most the server's maximum; default: the server's default.",
+    )
+
     def to_spec(self) -> RunSpec:
         return RunSpec(
             pipeline_names=tuple(self.pipeline_names or ("__default__",)),
@@ -81,6 +87,7 @@ class RunCreate(BaseModel):
             runner=self.runner,
             is_async=self.is_async,
             params=dict(self.params or {}),
+            timeout_seconds=self.timeout_seconds,
         )
 
 
@@ -100,6 +107,7 @@ class RunRequestOut(BaseModel):
     runner: str
     is_async: bool
     params: dict[str, Any]
+    timeout_seconds: float | None
 
 
 class RunErrorOut(BaseModel):

@@ -15,11 +15,16 @@ def error_data(error: RunError) -> dict[str, object]:
 
 
 def store_write_for(
-    report: reports.Report, *, stopping: bool, cancel_pending: set[str]
+    report: reports.Report,
+    *,
+    stopping: bool,
+    cancel_pending: set[str],
+    timed_out: frozenset[str] | set[str] = frozenset(),
 ) -> StoreWrite | None:
     """The write that records ``report``. A worker lost while the service stops means
     the run was interrupted; one lost after a cancel (the grace-period kill) means the
-    run was cancelled."""
+    run was cancelled; one lost after its timeout (the service killed it) means the run
+    timed out."""
     match report:
         case reports.CapacityChanged():
             return None
@@ -50,6 +55,9 @@ def store_write_for(
                 event_data={"detail": detail},
             )
         case reports.RunFailed(run_id, at, reason, error_type, message):
+            if reason is FailureReason.WORKER_LOST and run_id in timed_out:
+                reason = FailureReason.TIMEOUT
+                error_type, message = "RunTimeout", "the run ran past its timeout and was stopped"
             if reason is FailureReason.WORKER_LOST and stopping:
                 # The pool stopped its workers because the service is stopping.
                 reason = FailureReason.INTERRUPTED

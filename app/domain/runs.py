@@ -85,6 +85,7 @@ class RunSpec:
     runner: str = "SequentialRunner"
     is_async: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    timeout_seconds: float | None = None  # None: the server's default
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -101,6 +102,7 @@ class RunSpec:
             "runner": self.runner,
             "is_async": self.is_async,
             "params": self.params,
+            "timeout_seconds": self.timeout_seconds,
         }
 
     @classmethod
@@ -125,6 +127,7 @@ class RunSpec:
             runner=str(record.get("runner", "SequentialRunner")),
             is_async=bool(record.get("is_async", False)),
             params=dict(record.get("params") or {}),
+            timeout_seconds=record.get("timeout_seconds"),
         )
 
 

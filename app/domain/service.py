@@ -53,7 +53,7 @@ from app.domain.runs import (
 from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, StateChangeFeed
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
-from app.errors import QueueFull, RunNotFound, RunStateConflict
+from app.errors import FieldError, InvalidRunRequest, QueueFull, RunNotFound, RunStateConflict
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -83,6 +83,8 @@ class RunService:
         cancel_grace_seconds: float,
         hooks: RunHooks,
         max_queued_runs: int = 1000,
+        default_timeout_seconds: float = 24 * 3600.0,
+        max_timeout_seconds: float = 7 * 24 * 3600.0,
     ) -> None:
         self._store = store
         self._inspector = inspector
@@ -102,6 +104,10 @@ class RunService:
         self._stopping = False
         self._hooks = hooks
         self._max_queued = max_queued_runs
+        self._default_timeout = default_timeout_seconds
+        self._max_timeout = max_timeout_seconds
+        self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
+        self._timed_out: set[str] = set()  # runs killed for running past their timeout
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}
@@ -129,7 +135,7 @@ class RunService:
         self._wake_waiters()
         self.event_signal.notify_all()
         self.state_changes.signal.notify_all()
-        for timer in self._grace_timers.values():
+        for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
             timer.cancel()
         await self._executor.stop()
         if self._supervisor is not None:
@@ -183,6 +189,16 @@ class RunService:
     async def submit(self, spec: RunSpec, run_id: str) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
+        if spec.timeout_seconds is not None and spec.timeout_seconds > self._max_timeout:
+            raise InvalidRunRequest(
+                "timeout_seconds is above the server's maximum.",
+                [
+                    FieldError(
+                        ("body", "timeout_seconds"),
+                        f"at most {self._max_timeout:g} seconds on this server",
+                    )
+                ],
+            )
         # Pure-Python plans run here; those that resolve configuration go to the
         # planner thread (one at a time: Kedro's resolvers are process-global).
         plan = self._inspector.plan_now(spec)
@@ -499,7 +515,10 @@ class RunService:
         finished: list[str] = []
         for report in batch:
             write = store_write_for(
-                report, stopping=self._stopping, cancel_pending=self._cancel_pending
+                report,
+                stopping=self._stopping,
+                cancel_pending=self._cancel_pending,
+                timed_out=self._timed_out,
             )
             if write is None:
                 continue
@@ -540,11 +559,31 @@ class RunService:
         """Hand a claimed run to a worker. Call with the lock held."""
         now = utcnow()
         self._started_at[queued.run_id] = now
+        timeout = queued.spec.timeout_seconds or self._default_timeout
+        self._timeout_timers[queued.run_id] = asyncio.get_running_loop().call_later(
+            timeout, self._time_out, queued.run_id, timeout
+        )
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
+    def _time_out(self, run_id: str, timeout: float) -> None:
+        self._timeout_timers.pop(run_id, None)
+        if self._queue.is_running(run_id):
+            logger.warning(
+                "run %s ran past its timeout of %gs; stopping it",
+                run_id,
+                timeout,
+                extra={"run_id": run_id},
+            )
+            self._timed_out.add(run_id)
+            self._executor.kill(run_id)
+
     def _tell_finished(self, move: Transition) -> None:
+        timer = self._timeout_timers.pop(move.run_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._timed_out.discard(move.run_id)
         logger.info("run %s %s", move.run_id, move.target, extra={"run_id": move.run_id})
         error = error_data(move.error) if move.error else None
         self._hooks.run_finished(
