@@ -43,6 +43,12 @@ class PipelineNotFound(ServiceError):
     title = "Pipeline not found"
 
 
+class IdempotencyKeyInUse(ServiceError):
+    status = 409
+    code = "idempotency-key-in-use"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
 class RunStateConflict(ServiceError):
     status = 409
     code = "run-state-conflict"

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_run_timeout_seconds: Annotated[
         float, Field(gt=0, description="Longest timeout a run may ask for.")
     ] = 7 * 24 * 3600.0
+    idempotency_ttl_seconds: Annotated[
+        float, Field(gt=0, le=30 * 86400, description="How long an Idempotency-Key holds.")
+    ] = 86400.0
     data_root: Annotated[
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),

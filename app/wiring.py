@@ -84,6 +84,7 @@ async def open_run_service(
             max_queued_runs=settings.max_queued_runs,
             default_timeout_seconds=settings.run_timeout_seconds,
             max_timeout_seconds=settings.max_run_timeout_seconds,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )
         await service.start()
         logger.info(

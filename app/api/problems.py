@@ -50,7 +50,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "Malformed request.",
         404: "No such run.",
-        409: "The run is in a state that does not allow this.",
+        409: "The run is in a state that does not allow this, or a request with the same "
+        "Idempotency-Key is still being handled.",
         413: "The request body is larger than the limit (1 MiB by default).",
         500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",

@@ -3,6 +3,8 @@ service, convert."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Annotated, Literal
 
@@ -33,10 +35,14 @@ from app.api.streams import (
     stream_context,
     wants_event_stream,
 )
+from app.domain.ports import IdempotencyKey
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
 
 router = APIRouter(prefix="/runs", tags=["runs"])
+
+# Who a request comes from, for scoping Idempotency-Keys; one caller until API keys exist.
+ANONYMOUS = "anonymous"
 
 RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64)]
 
@@ -54,14 +60,41 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
                 "Location": {"description": "The run's URL.", "schema": {"type": "string"}}
             },
         },
-        **problem_responses(400, 413, 422, 429),
+        **problem_responses(400, 409, 413, 422, 429),
     },
 )
-async def create_run(body: RunCreate, service: RunServiceDep, response: Response) -> RunOut:
+async def create_run(
+    body: RunCreate,
+    service: RunServiceDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Submit at most once: a retry with the same key and body returns the "
+            "original run (header `Idempotent-Replayed: true`); the same key with another "
+            "body is a 422; a retry while the first is still being handled is a 409. Keys "
+            "expire after `idempotency_ttl_seconds` (24 h by default).",
+        ),
+    ] = None,
+) -> RunOut:
     """Validate the request against the project, store it as a queued run and return at
     once. The run executes in a worker process when a worker is free and no running run
     touches the same files."""
-    view = await service.submit(body.to_spec(), str(uuid.uuid4()))
+    spec = body.to_spec()
+    run_id = str(uuid.uuid4())
+    if idempotency_key is None:
+        view = await service.submit(spec, run_id)
+    else:
+        digest = hashlib.sha256(
+            json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()
+        key = IdempotencyKey(ANONYMOUS, idempotency_key, digest)
+        view, replayed = await service.submit_once(spec, run_id, key)
+        if replayed:
+            response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/runs/{view.run.run_id}"
     return run_out(view)
 

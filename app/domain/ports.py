@@ -63,6 +63,15 @@ StoreWrite = Transition | AppendEvent | AppendLogs | RecordOutputs
 
 
 @dataclass(frozen=True)
+class IdempotencyKey:
+    """A caller's Idempotency-Key with a hash of the request body it came with."""
+
+    principal: str
+    key: str
+    body_hash: str
+
+
+@dataclass(frozen=True)
 class StoredLogLine:
     seq: int
     line: LogLine
@@ -81,9 +90,15 @@ class RunStore(Protocol):
     service's writer thread); reads may come from any thread.
     """
 
-    def insert_run(self, run: Run, then: Sequence[StoreWrite] = ()) -> None:
-        """Insert ``run`` (queued, with its ``run_queued`` event) and apply ``then`` in the
-        same transaction."""
+    def insert_run(
+        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+    ) -> None:
+        """Insert ``run`` (queued, with its ``run_queued`` event), apply ``then`` and record
+        ``key`` (replacing an expired record of it), all in one transaction."""
+        ...
+
+    def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
+        """(body hash, run id) of ``key`` if recorded at or after ``since``."""
         ...
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from app.domain import reports
@@ -25,6 +25,7 @@ from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
+    IdempotencyKey,
     ProjectInspector,
     RecordOutputs,
     RunAssignment,
@@ -53,7 +54,15 @@ from app.domain.runs import (
 from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, StateChangeFeed
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
-from app.errors import FieldError, InvalidRunRequest, QueueFull, RunNotFound, RunStateConflict
+from app.errors import (
+    FieldError,
+    IdempotencyKeyInUse,
+    InvalidRequest,
+    InvalidRunRequest,
+    QueueFull,
+    RunNotFound,
+    RunStateConflict,
+)
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -85,6 +94,7 @@ class RunService:
         max_queued_runs: int = 1000,
         default_timeout_seconds: float = 24 * 3600.0,
         max_timeout_seconds: float = 7 * 24 * 3600.0,
+        idempotency_ttl_seconds: float = 24 * 3600.0,
     ) -> None:
         self._store = store
         self._inspector = inspector
@@ -108,6 +118,8 @@ class RunService:
         self._max_timeout = max_timeout_seconds
         self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
         self._timed_out: set[str] = set()  # runs killed for running past their timeout
+        self._idempotency_ttl = timedelta(seconds=idempotency_ttl_seconds)
+        self._keys_in_flight: set[tuple[str, str]] = set()
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}
@@ -186,7 +198,41 @@ class RunService:
 
     # -- commands -------------------------------------------------------------
 
-    async def submit(self, spec: RunSpec, run_id: str) -> RunView:
+    async def submit_once(
+        self, spec: RunSpec, run_id: str, key: IdempotencyKey
+    ) -> tuple[RunView, bool]:
+        """``submit`` at most once per caller and Idempotency-Key (within the key's time to
+        live): the same key and body return the original run (and True); the same key
+        with another body is a 422; while the first request with a key is being handled,
+        another with it is a 409 (IdempotencyKeyInUse)."""
+        scope = (key.principal, key.key)
+        if scope in self._keys_in_flight:
+            raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
+        self._keys_in_flight.add(scope)
+        try:
+            since = utcnow() - self._idempotency_ttl
+            found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
+            if found is not None:
+                body_hash, original = found
+                if body_hash != key.body_hash:
+                    raise InvalidRequest(
+                        "This Idempotency-Key was used with a different request body.",
+                        [
+                            FieldError(
+                                ("header", "Idempotency-Key"),
+                                "already used with a different body",
+                                "key_reused",
+                            )
+                        ],
+                    )
+                return await self.get(original), True
+            return await self.submit(spec, run_id, key), False
+        finally:
+            self._keys_in_flight.discard(scope)
+
+    async def submit(
+        self, spec: RunSpec, run_id: str, key: IdempotencyKey | None = None
+    ) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
         if spec.timeout_seconds is not None and spec.timeout_seconds > self._max_timeout:
@@ -207,9 +253,11 @@ class RunService:
             plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the dispatcher.
-        return await asyncio.shield(self._accept(spec, run_id, plan))
+        return await asyncio.shield(self._accept(spec, run_id, plan, key))
 
-    async def _accept(self, spec: RunSpec, run_id: str, plan: RunPlan) -> RunView:
+    async def _accept(
+        self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None
+    ) -> RunView:
         async with self._lock:
             # Fast path: a run that may start at once is inserted already claimed (one
             # transaction) and handed to a worker without a trip through the supervisor.
@@ -235,7 +283,9 @@ class RunService:
                     project_commit=self._inspector.project_commit,
                     queued_at=queued_at,
                 )
-                self._store.insert_run(run, then=[self._claim(run_id)] if start_now else [])
+                self._store.insert_run(
+                    run, then=[self._claim(run_id)] if start_now else [], key=key
+                )
                 return run
 
             run = await self._on_writer(insert)

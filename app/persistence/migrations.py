@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, inspect, select
 
 from app.domain.runs import utcnow
 from app.persistence.tables import (
+    idempotency_keys,
     metadata,
     run_events,
     run_logs,
@@ -39,10 +40,15 @@ def _run_outputs(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN outputs TEXT")
 
 
+def _idempotency_keys(connection: Connection) -> None:
+    metadata.create_all(connection, tables=[idempotency_keys])
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
     (3, _run_outputs),
+    (4, _idempotency_keys),
 ]
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, select, update
 
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
+    IdempotencyKey,
     RecordOutputs,
     RunPage,
     StoredLogLine,
@@ -33,7 +35,7 @@ from app.domain.runs import (
 )
 from app.persistence.engine import lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
-from app.persistence.tables import run_events, run_logs, run_pipelines, runs
+from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
 
 _TERMINAL_EVENTS = frozenset(
     {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
@@ -61,16 +63,18 @@ class SqlRunStore:
 
     # -- writes ---------------------------------------------------------------
 
-    def insert_run(self, run: Run, then: Sequence[StoreWrite] = ()) -> None:
+    def insert_run(
+        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+    ) -> None:
         seqs_before = dict(self._last_seq)
         self._last_seq[run.run_id] = 0  # a new run has no events yet
         try:
-            self._insert_run(run, then)
+            self._insert_run(run, then, key)
         except BaseException:
             self._last_seq = seqs_before
             raise
 
-    def _insert_run(self, run: Run, then: Sequence[StoreWrite]) -> None:
+    def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
         with self._writer.begin() as connection:
             connection.execute(runs.insert().values(_run_values(run)))
             connection.execute(
@@ -85,6 +89,32 @@ class SqlRunStore:
             )
             for write in then:
                 self._apply(connection, write)
+            if key is not None:
+                match = and_(
+                    idempotency_keys.c.principal == key.principal, idempotency_keys.c.key == key.key
+                )
+                connection.execute(delete(idempotency_keys).where(match))  # an expired one
+                connection.execute(
+                    idempotency_keys.insert().values(
+                        principal=key.principal,
+                        key=key.key,
+                        body_hash=key.body_hash,
+                        run_id=run.run_id,
+                        created_at=run.queued_at,
+                    )
+                )
+
+    def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
+        query = select(idempotency_keys.c.body_hash, idempotency_keys.c.run_id).where(
+            and_(
+                idempotency_keys.c.principal == principal,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.created_at >= since,
+            )
+        )
+        with self._reader.connect() as connection:
+            row = connection.execute(query).first()
+        return (row.body_hash, row.run_id) if row else None
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         seqs_before = dict(self._last_seq)

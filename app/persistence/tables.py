@@ -99,6 +99,17 @@ run_logs = Table(
     Column("message", Text, nullable=False),
 )
 
+# Added by migration 4: Idempotency-Key of a submission, scoped per caller.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("principal", String(255), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False),
+    Column("created_at", UtcTimestamp, nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
