@@ -136,7 +136,8 @@ def _serve(settings: Any) -> int:
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
-            timeout_graceful_shutdown=30,
+            # Open requests (long polls, streams) end early; the drain happens after.
+            timeout_graceful_shutdown=10,
         )
     )
     # Event streams end as soon as shutdown starts, so they never hold it up.

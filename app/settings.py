@@ -51,6 +51,14 @@ class Settings(BaseSettings):
         Path | None,
         Field(description="Where the embedded store lives. Default: <project>/.kedro-runs."),
     ] = None
+    drain_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=3600,
+            description="On SIGTERM, how long running runs may go on before they are interrupted.",
+        ),
+    ] = 20.0
     max_queued_runs: Annotated[
         int,
         Field(

@@ -96,4 +96,4 @@ async def open_run_service(
         try:
             yield service
         finally:
-            await service.stop()
+            await service.stop(settings.drain_seconds)

@@ -38,7 +38,8 @@ class ServiceProcess:
         self.project = project
         self.workers = workers
         self.extra_args = extra_args or []
-        self.env = env or {}
+        # A short drain, so stopping a service with a stuck run does not slow the suite.
+        self.env = {"KEDRO_RUNS_DRAIN_SECONDS": "2", **(env or {})}
         self.log_path = log_path or project / "service.log"
         self.project_flag = project_flag  # False: the service finds the project by itself
         self.port = 0

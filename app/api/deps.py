@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.domain.service import RunService
+from app.errors import ServiceUnavailable
 
 
 async def _run_service(request: Request) -> RunService:
@@ -16,3 +17,14 @@ async def _run_service(request: Request) -> RunService:
 
 
 RunServiceDep = Annotated[RunService, Depends(_run_service)]
+
+
+async def _accepting_runs(request: Request) -> RunService:
+    """The run service, if it takes new runs; 503 with Retry-After once shutdown began."""
+    service: RunService = request.app.state.run_service
+    if request.app.state.shutting_down() or not service.accepting:
+        raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
+    return service
+
+
+AcceptingRunServiceDep = Annotated[RunService, Depends(_accepting_runs)]

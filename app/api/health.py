@@ -23,8 +23,11 @@ async def healthz() -> dict[str, str]:
     summary="The service can run pipelines",
     responses=problem_responses(503),
 )
-async def readyz(service: RunServiceDep) -> dict[str, object]:
-    """Ready when the project is loaded and at least one worker process is ready."""
+async def readyz(request: Request, service: RunServiceDep) -> dict[str, object]:
+    """Ready when the project is loaded and at least one worker process is ready; not
+    ready from the moment shutdown begins."""
+    if request.app.state.shutting_down() or not service.accepting:
+        raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
     workers = service.ready_workers
     if workers == 0:
         raise ServiceUnavailable("No worker process is ready yet.", retry_after_seconds=2)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from app.api.deps import RunServiceDep
+from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import RunCreate
 from app.domain.redaction import redact
@@ -73,10 +73,10 @@ async def snapshot(
     operation_id="runPipeline",
     summary="Run a pipeline and wait for it (Kedro-compatible)",
     response_model=kedro.RunResponse,
-    responses=problem_responses(429),
+    responses=problem_responses(429, 503),
 )
 async def run_pipeline(
-    request: kedro.RunRequest, service: RunServiceDep
+    request: kedro.RunRequest, service: AcceptingRunServiceDep
 ) -> kedro.RunSuccess | kedro.RunFailure:
     """Kedro's `POST /run`: answers when the run has ended, with `status: success` or
     `failure` (a 200 either way, as Kedro's server does). The run also shows up in

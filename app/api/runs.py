@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.api.deps import RunServiceDep
+from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import (
     EventPageOut,
@@ -60,12 +60,12 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
                 "Location": {"description": "The run's URL.", "schema": {"type": "string"}}
             },
         },
-        **problem_responses(400, 409, 413, 422, 429),
+        **problem_responses(400, 409, 413, 422, 429, 503),
     },
 )
 async def create_run(
     body: RunCreate,
-    service: RunServiceDep,
+    service: AcceptingRunServiceDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,

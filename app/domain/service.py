@@ -62,6 +62,7 @@ from app.errors import (
     QueueFull,
     RunNotFound,
     RunStateConflict,
+    ServiceUnavailable,
 )
 
 logger = logging.getLogger("kedro_runs.service")
@@ -70,6 +71,9 @@ T = TypeVar("T")
 
 MAX_PAGE = 200
 _STOP = reports.CapacityChanged()
+
+
+_ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal state
 
 
 def logs_key(run_id: str) -> str:
@@ -112,6 +116,7 @@ class RunService:
         self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
+        self._draining = False  # shutting down: no new runs, no dispatch
         self._hooks = hooks
         self._max_queued = max_queued_runs
         self._default_timeout = default_timeout_seconds
@@ -140,9 +145,15 @@ class RunService:
         self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
         self._inbox.put_nowait(reports.CapacityChanged())
 
-    async def stop(self) -> None:
-        """Stop workers; runs still active end ``failed(interrupted)``; queued runs stay
-        queued. Reports that arrived before the workers stopped are recorded first."""
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """Take no new runs and start no queued ones; give running runs up to
+        ``drain_seconds`` to finish; then stop workers. Runs still active end
+        ``failed(interrupted)``; queued runs stay queued for the next start. Reports that
+        arrived before the workers stopped are recorded first."""
+        self._draining = True
+        deadline = asyncio.get_running_loop().time() + drain_seconds
+        while self._queue.running_count and asyncio.get_running_loop().time() < deadline:
+            await self.event_signal.wait(_ANY_RUN_ENDED, 0.1)
         self._stopping = True
         self._wake_waiters()
         self.event_signal.notify_all()
@@ -230,6 +241,11 @@ class RunService:
         finally:
             self._keys_in_flight.discard(scope)
 
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown has begun: submissions get 503."""
+        return not self._draining
+
     async def submit(
         self, spec: RunSpec, run_id: str, key: IdempotencyKey | None = None
     ) -> RunView:
@@ -259,6 +275,8 @@ class RunService:
         self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None
     ) -> RunView:
         async with self._lock:
+            if self._draining:
+                raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
             # Fast path: a run that may start at once is inserted already claimed (one
             # transaction) and handed to a worker without a trip through the supervisor.
             start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
@@ -591,6 +609,8 @@ class RunService:
         Each run is marked running in the store before a worker hears of it, so a
         crash in between leaves it ``running`` (then ``worker_lost``), never re-run.
         """
+        if self._draining:
+            return
         startable = self._queue.startable(self._free_slots())
         if not startable:
             return
@@ -672,4 +692,5 @@ class RunService:
                 self.event_signal.notify(logs_key(write.run_id))  # log followers may end
                 if write.target in TERMINAL_STATUSES:
                     self._tell_finished(write)
+                    self.event_signal.notify(_ANY_RUN_ENDED)
         return applied
