@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from typing import Annotated, Literal
 
@@ -245,9 +246,6 @@ async def list_run_events(
     )
 
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
-
-
 @router.get(
     "/{run_id}/logs",
     operation_id="listRunLogs",
@@ -285,14 +283,14 @@ async def list_run_logs(
                 service,
                 run_id,
                 resume_point(after, last_event_id),
-                LEVELS[level],
+                logging.getLevelNamesMapping()[level],
                 limits,
                 shutting_down,
             ),
             media_type=EVENT_STREAM,
             headers=STREAM_HEADERS,
         )
-    lines, dropped = await service.logs(run_id, after, LEVELS[level], limit)
+    lines, dropped = await service.logs(run_id, after, logging.getLevelNamesMapping()[level], limit)
     return LogPageOut(
         items=[log_out(line) for line in lines],
         last_seq=lines[-1].seq if lines else after,

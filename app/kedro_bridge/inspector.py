@@ -93,9 +93,8 @@ class KedroInspector:
     def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
         """Like ``plan``, plus what the run would need, write and read."""
         with self._lock:
-            plan = self._plan(spec)
-            filtered = _filter(self._combined_pipeline(spec), spec)
-            return plan, discovery.plan_detail(filtered, self._catalog_for(spec))
+            filtered, catalog = self._select(spec)
+            return _run_plan(filtered, catalog), discovery.plan_detail(filtered, catalog)
 
     def snapshot(self, params: dict[str, Any] | None) -> Any:
         """Kedro's own project snapshot (``kedro.inspection``), resolved with ``params``."""
@@ -124,6 +123,11 @@ class KedroInspector:
             self._lock.release()
 
     def _plan(self, spec: RunSpec) -> RunPlan:
+        return _run_plan(*self._select(spec))
+
+    def _select(self, spec: RunSpec) -> tuple[Pipeline, _Catalog]:
+        """The filtered pipeline ``spec`` selects and the catalog resolved with its params.
+        Raises InvalidRunRequest."""
         combined = self._combined_pipeline(spec)
         errors = _unknown_names(spec, combined)
         if spec.runner not in RUNNERS:
@@ -141,11 +145,7 @@ class KedroInspector:
             )
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
-        filtered = _filter(combined, spec)
-        return RunPlan(
-            nodes=tuple(node.name for node in filtered.nodes),
-            footprint=_footprint(filtered, catalog),
-        )
+        return _filter(combined, spec), catalog
 
     def _combined_pipeline(self, spec: RunSpec) -> Pipeline:
         from kedro.pipeline import Pipeline
@@ -243,6 +243,13 @@ def _normalise(target: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _run_plan(filtered: Pipeline, catalog: _Catalog) -> RunPlan:
+    return RunPlan(
+        nodes=tuple(node.name for node in filtered.nodes),
+        footprint=_footprint(filtered, catalog),
+    )
 
 
 def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
