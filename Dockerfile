@@ -18,8 +18,10 @@ COPY --chown=runs:runs examples/spaceflights ./project
 RUN mkdir -p /srv/kedro-runs/state && chown runs:runs /srv/kedro-runs/state
 USER runs
 
-# Inside a container the service must listen beyond loopback to be reachable;
-# publish the port only to the host's loopback (see compose.yaml).
+# Inside a container the service must listen beyond loopback to be reachable, and it
+# refuses to without API keys: run with KEDRO_RUNS_API_KEYS (kedro-runs new-key), or
+# with KEDRO_RUNS_INSECURE=true and the port published on the host's loopback only
+# (as compose.yaml does).
 ENV KEDRO_RUNS_PROJECT=/srv/kedro-runs/project \
     KEDRO_RUNS_HOST=0.0.0.0 \
     KEDRO_RUNS_PORT=8000

@@ -46,12 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", help="log level of the service (default info)")
     serve.add_argument(
+        "--insecure",
+        action="store_const",
+        const=True,
+        default=None,
+        help="allow listening beyond loopback without API keys (anyone who can reach the "
+        "port can then run pipelines)",
+    )
+    serve.add_argument(
         "--log-json",
         action="store_const",
         const=True,
         default=None,
         help="log JSON lines with request_id and run_id",
     )
+    new_key = commands.add_parser(
+        "new-key", help="make an API key: prints the key once, and the settings entry to add"
+    )
+    new_key.add_argument("--name", required=True, help="who holds it (owner of its runs)")
+    new_key.add_argument("--admin", action="store_true", help="the key sees every key's runs")
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument(
         "--output",
@@ -80,14 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     disable_telemetry()  # before anything imports Kedro (it configures logging on import)
     if arguments.command == "openapi":
         return _write_openapi(arguments.output)
+    if arguments.command == "new-key":
+        return _new_key(arguments.name, arguments.admin)
     try:
         settings = _settings(arguments)
     except ValidationError as error:
-        print(f"kedro-runs: invalid settings:\n{error}", file=sys.stderr)
+        print(f"kedro-runs: invalid settings:\n{_explain(error)}", file=sys.stderr)
         return 2
     if arguments.command == "serve":
         return _serve(settings)
     return 2
+
+
+def _explain(error: ValidationError) -> str:
+    """One line per problem, without pydantic's echo of every input."""
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"  - {where}: {message}" if where else f"  - {message}")
+    return "\n".join(lines)
 
 
 def openapi_document() -> str:
@@ -98,6 +123,25 @@ def openapi_document() -> str:
     from app.settings import Settings
 
     return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+
+
+def _new_key(name: str, admin: bool) -> int:
+    import hashlib
+    import json
+    import secrets
+
+    from app.settings import ApiKey
+
+    key = "kr_" + secrets.token_urlsafe(32)
+    try:
+        entry = ApiKey(name=name, sha256=hashlib.sha256(key.encode()).hexdigest(), admin=admin)
+    except ValidationError as error:
+        print(f"kedro-runs: invalid key name:\n{error}", file=sys.stderr)
+        return 2
+    print(f"key (shown once; give it to {name}): {key}")
+    print("add to KEDRO_RUNS_API_KEYS (a JSON list):")
+    print(json.dumps([entry.model_dump()]))
+    return 0
 
 
 def _write_openapi(output: Path) -> int:

@@ -30,6 +30,28 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer must carry."""
+        return {}
+
+
+class Unauthenticated(ServiceError):
+    """No API key, or one the service does not know. ``error`` is RFC 6750's code."""
+
+    status = 401
+    code = "unauthenticated"
+    title = "A valid API key is required"
+
+    def __init__(self, detail: str, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.error = error
+
+    def headers(self) -> dict[str, str]:
+        challenge = 'Bearer realm="kedro-runs"'
+        if self.error:
+            challenge += f', error="{self.error}"'
+        return {"WWW-Authenticate": challenge}
+
 
 class RunNotFound(ServiceError):
     status = 404
@@ -80,6 +102,9 @@ class RetryLater(ServiceError):
     def __init__(self, detail: str, retry_after_seconds: int = 5) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class ServiceUnavailable(RetryLater):

@@ -7,10 +7,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from app import __version__
 from app.api import discovery, health, kedro_compat, runs, streams
+from app.api.auth import KeyRing, requires_key
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
@@ -53,23 +57,36 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Run the pipelines of a Kedro project over HTTP: submit, watch, cancel.",
         lifespan=lifespan,
+        # Served below, behind the API key like every other endpoint.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.key_ring = KeyRing(settings.api_keys)
     metrics = MetricsPlugin()
     app.state.metrics = metrics
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
+    if settings.cors_origins:
+        # Outermost, so a preflight is answered before anything asks for a key. Never
+        # with credentials: API keys travel in a header, which needs no cookie mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Location", "Retry-After", "Idempotent-Replayed", "X-Request-ID"],
+        )
     app.state.stream_limits = streams.StreamLimits(
         settings.sse_heartbeat_seconds, settings.sse_max_seconds
     )
     # Replaced by the server that runs the app (see __main__): streams end when it stops.
     app.state.shutting_down = lambda: False
     install_problem_handlers(app)
-    app.include_router(runs.router)
-    app.include_router(streams.router)
-    app.include_router(discovery.router)
-    app.include_router(health.router)
-    app.include_router(kedro_compat.router)
+    for router in (runs.router, streams.router, discovery.router, kedro_compat.router):
+        app.include_router(router, dependencies=[requires_key])
+    app.include_router(health.router)  # /healthz and /readyz are open; /metrics is not
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -81,4 +98,15 @@ def create_app(settings: Settings) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[requires_key])
+    async def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    if settings.docs_enabled:
+
+        @app.get("/docs", include_in_schema=False, dependencies=[requires_key])
+        async def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} docs")
+
     return app

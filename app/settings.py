@@ -6,14 +6,46 @@ Every field is also an environment variable with the prefix ``KEDRO_RUNS_``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+
+
+class ApiKey(BaseModel):
+    """One API key, known only by the SHA-256 of its text (``kedro-runs new-key`` makes
+    one). Keys are long random tokens, so a fast hash is enough: nobody can guess one
+    from its hash, and the service never holds the key itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$"),
+        Field(description="Who holds the key; the owner of the runs it creates."),
+    ]
+    sha256: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9a-f]{64}$"),
+        Field(description="Hex SHA-256 of the key's text."),
+    ]
+    admin: Annotated[bool, Field(description="Sees and may cancel every key's runs.")] = False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the service on this machine. A host name
+    other than ``localhost`` may resolve anywhere, so it counts as beyond loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_workers() -> int:
@@ -126,6 +158,56 @@ class Settings(BaseSettings):
     worker_log_level: Annotated[
         str, Field(description="Level of the plain log handler in worker processes.")
     ] = "WARNING"
+    api_keys: Annotated[
+        list[ApiKey],
+        Field(
+            max_length=1000,
+            description="API keys by hash. When set, every endpoint but /healthz and "
+            "/readyz needs `Authorization: Bearer <key>`, and each key sees only its own runs "
+            "(admin keys see all).",
+        ),
+    ] = []
+    insecure: Annotated[
+        bool,
+        Field(description="Allow listening beyond loopback without API keys."),
+    ] = False
+    cors_origins: Annotated[
+        list[Annotated[str, StringConstraints(max_length=255)]],
+        Field(max_length=100, description="Origins allowed by CORS. Default: none (CORS off)."),
+    ] = []
+    docs: Annotated[
+        bool | None,
+        Field(description="Serve /docs. Default: on without API keys, off with them."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _keys_are_distinct(self) -> Settings:
+        names = [key.name for key in self.api_keys]
+        hashes = [key.sha256 for key in self.api_keys]
+        if len(set(names)) != len(names) or len(set(hashes)) != len(hashes):
+            raise ValueError("api_keys: every key needs a name and a hash of its own")
+        return self
+
+    @model_validator(mode="after")
+    def _no_open_door(self) -> Settings:
+        if not is_loopback(self.host) and not self.api_keys and not self.insecure:
+            raise ValueError(
+                f"refusing to listen on {self.host} without API keys: anyone who can reach "
+                "it could run the project's pipelines and read every run. Configure "
+                "api_keys (see `kedro-runs new-key`), or pass --insecure to accept that"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cors_origins_are_origins(self) -> Settings:
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"cors_origins: {origin!r} is not an http(s) origin")
+        return self
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs if self.docs is not None else not self.api_keys
 
     @model_validator(mode="after")
     def _webhooks_need_a_secret(self) -> Settings:

@@ -97,3 +97,42 @@ def test_packaged_mode_runs_an_importable_project_package_with_conf_source(
         assert (state / "runs.db").exists()
     finally:
         service.stop()
+
+
+def test_it_refuses_to_listen_beyond_loopback_without_keys_and_says_why(project: Path) -> None:
+    for refused in (
+        _serve(project, "--host", "0.0.0.0"),
+        _serve(project, env={"KEDRO_RUNS_HOST": "0.0.0.0"}),
+    ):
+        assert refused.returncode == 2
+        assert "refusing to listen on 0.0.0.0 without API keys" in refused.stderr
+        assert "--insecure" in refused.stderr
+        assert "kedro-runs new-key" in refused.stderr
+    # With --insecure the host is accepted. The bad worker count then stops it before
+    # it binds any address (tests listen on loopback only).
+    accepted = _serve(project, "--host", "0.0.0.0", "--insecure", "--workers", "0")
+    assert accepted.returncode == 2
+    assert "without API keys" not in accepted.stderr
+    assert "workers" in accepted.stderr
+
+
+def test_new_key_prints_a_key_and_the_entry_that_admits_it() -> None:
+    import hashlib
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "new-key", "--name", "ci", "--admin"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    key = lines[0].rsplit(" ", 1)[-1]
+    (entry,) = json.loads(lines[-1])
+    assert entry == {
+        "name": "ci",
+        "sha256": hashlib.sha256(key.encode()).hexdigest(),
+        "admin": True,
+    }
+    assert len(key) >= 40

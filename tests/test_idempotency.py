@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,3 +51,45 @@ def test_the_same_key_with_another_body_is_a_422(service: ServiceProcess) -> Non
 def test_keys_are_bounded(service: ServiceProcess) -> None:
     response = _post(service, {"pipeline_names": ["noop"]}, "k" * 256)
     assert response.status_code == 422
+
+
+def test_post_run_takes_an_idempotency_key_too(service: ServiceProcess) -> None:
+    key = f"intent-{uuid.uuid4()}"
+    body = {"pipeline_names": ["slow"], "params": {"slow": {"seconds": 0.4}}}
+
+    def run() -> httpx.Response:
+        with httpx.Client(base_url=service.url, timeout=60) as client:
+            return client.post("/run", json=body, headers={"Idempotency-Key": key})
+
+    before = _slow_runs(service)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(run)
+        deadline = time.monotonic() + 30
+        while _slow_runs(service) == before and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the first request's run exists
+        # While the first request waits for its run, the key is in flight.
+        retry = _post_run(service, body, key)
+        assert not first.done()
+        assert retry.status_code == 409, retry.text
+        assert retry.headers["content-type"] == "application/problem+json"
+        original = first.result()
+    assert original.status_code == 200
+    assert original.json()["status"] == "success"
+    replay = _post_run(service, body, key)
+    assert replay.status_code == 200
+    assert replay.json()["run_id"] == original.json()["run_id"]
+    assert replay.headers["idempotent-replayed"] == "true"
+    other = _post_run(service, {"pipeline_names": ["noop"]}, key)
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    listed = service.client.get("/runs", params={"limit": 200}).json()["items"]
+    assert [r["run_id"] for r in listed].count(original.json()["run_id"]) == 1
+
+
+def _post_run(service: ServiceProcess, body: dict[str, object], key: str) -> httpx.Response:
+    return service.client.post("/run", json=body, headers={"Idempotency-Key": key})
+
+
+def _slow_runs(service: ServiceProcess) -> set[str]:
+    listed = service.client.get("/runs", params={"pipeline": "slow", "limit": 200}).json()
+    return {r["run_id"] for r in listed["items"]}

@@ -1,10 +1,11 @@
-"""Liveness and readiness."""
+"""Liveness and readiness (open to all, for probes), and metrics (behind the API key)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from app.api.auth import requires_key
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
 from app.errors import ServiceUnavailable
@@ -38,6 +39,7 @@ async def readyz(request: Request, service: RunServiceDep) -> dict[str, object]:
     "/metrics",
     operation_id="getMetrics",
     summary="Prometheus metrics",
+    dependencies=[requires_key],
     response_class=Response,
     responses={
         200: {

@@ -7,12 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from app.api.auth import CallerDep
 from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.problems import problem_responses
+from app.api.runs import IDEMPOTENCY_KEY_DESCRIPTION, idempotency_key_of
 from app.api.schemas import RunCreate
 from app.domain.redaction import redact
 from app.domain.runs import RunStatus
@@ -73,18 +75,32 @@ async def snapshot(
     operation_id="runPipeline",
     summary="Run a pipeline and wait for it (Kedro-compatible)",
     response_model=kedro.RunResponse,
-    responses=problem_responses(429, 503),
+    responses=problem_responses(409, 422, 429, 503),
 )
 async def run_pipeline(
-    request: kedro.RunRequest, service: AcceptingRunServiceDep
+    request: kedro.RunRequest,
+    service: AcceptingRunServiceDep,
+    caller: CallerDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description=IDEMPOTENCY_KEY_DESCRIPTION
+            + " Here the first request is in flight until its run has ended.",
+        ),
+    ] = None,
 ) -> kedro.RunSuccess | kedro.RunFailure:
     """Kedro's `POST /run`: answers when the run has ended, with `status: success` or
     `failure` (a 200 either way, as Kedro's server does). The run also shows up in
     `GET /runs`; `run_id` is its id there."""
     run_id = str(uuid.uuid4())
     try:
-        spec = _as_run_create(request).to_spec()
-        view = await service.run_to_end(spec, run_id)
+        body = _as_run_create(request)
+        key = idempotency_key_of(caller, idempotency_key, body) if idempotency_key else None
+        view = await service.run_to_end(body.to_spec(), run_id, caller, key)
     except InvalidRunRequest as error:
         message = "; ".join(e.msg for e in error.errors) or error.detail
         return kedro.RunFailure(
@@ -94,6 +110,9 @@ async def run_pipeline(
             error=kedro.ErrorDetail(type="ValueError", message=message),
         )
     run = view.run
+    if run.run_id != run_id:
+        response.headers["Idempotent-Replayed"] = "true"
+        run_id = run.run_id
     finished = run.finished_at or run.queued_at
     duration_ms = round((finished - run.queued_at).total_seconds() * 1000, 2)
     if run.status is RunStatus.SUCCEEDED:

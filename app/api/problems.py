@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
-from app.errors import InvalidRequest, RetryLater, ServiceError
+from app.errors import InvalidRequest, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://kedro-runs.dev/problems/"
@@ -49,6 +49,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting problem+json for ``statuses``."""
     descriptions = {
         400: "Malformed request.",
+        401: "An API key is required (the server has `api_keys` set) and none, or an "
+        "unknown one, was given; `WWW-Authenticate` says how to authenticate.",
         404: "No such run.",
         409: "The run is in a state that does not allow this, or a request with the same "
         "Idempotency-Key is still being handled.",
@@ -70,7 +72,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def add_problem_schema(schema: dict[str, Any]) -> None:
     """Make the OpenAPI document say what the service does with errors: one shared
     Problem schema; every 422 is problem+json (FastAPI would document its own body);
-    every operation may answer 500, and every operation with a body 400 and 413."""
+    every operation may answer 500, every one behind the API key 401, and every operation
+    with a body 400 and 413."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem.pop("$defs", {}))
@@ -79,6 +82,8 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             statuses = [500]
+            if "security" in operation:
+                statuses.append(401)
             if "422" in responses:
                 statuses.append(422)
             if "requestBody" in operation:
@@ -95,9 +100,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = None
         if isinstance(error, InvalidRequest):
             errors = [FieldErrorOut(loc=list(e.loc), msg=e.msg, type=e.type) for e in error.errors]
-        headers = None
-        if isinstance(error, RetryLater):
-            headers = {"Retry-After": str(error.retry_after_seconds)}
         return problem_response(
             error.status,
             error.code,
@@ -105,7 +107,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             error.detail,
             instance=request.url.path,
             errors=errors,
-            headers=headers,
+            headers=error.headers() or None,
         )
 
     @app.exception_handler(RequestValidationError)

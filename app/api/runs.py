@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.api.auth import CallerDep
 from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import (
@@ -36,14 +37,12 @@ from app.api.streams import (
     stream_context,
     wants_event_stream,
 )
+from app.domain.callers import Caller
 from app.domain.ports import IdempotencyKey
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-
-# Who a request comes from, for scoping Idempotency-Keys; one caller until API keys exist.
-ANONYMOUS = "anonymous"
 
 RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64)]
 
@@ -67,6 +66,7 @@ RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64
 async def create_run(
     body: RunCreate,
     service: AcceptingRunServiceDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -74,10 +74,7 @@ async def create_run(
             alias="Idempotency-Key",
             min_length=1,
             max_length=255,
-            description="Submit at most once: a retry with the same key and body returns the "
-            "original run (header `Idempotent-Replayed: true`); the same key with another "
-            "body is a 422; a retry while the first is still being handled is a 409. Keys "
-            "expire after `idempotency_ttl_seconds` (24 h by default).",
+            description=IDEMPOTENCY_KEY_DESCRIPTION,
         ),
     ] = None,
 ) -> RunOut:
@@ -87,17 +84,31 @@ async def create_run(
     spec = body.to_spec()
     run_id = str(uuid.uuid4())
     if idempotency_key is None:
-        view = await service.submit(spec, run_id)
+        view = await service.submit(spec, run_id, caller=caller)
     else:
-        digest = hashlib.sha256(
-            json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-        ).hexdigest()
-        key = IdempotencyKey(ANONYMOUS, idempotency_key, digest)
-        view, replayed = await service.submit_once(spec, run_id, key)
+        key = idempotency_key_of(caller, idempotency_key, body)
+        view, replayed = await service.submit_once(spec, run_id, key, caller)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/runs/{view.run.run_id}"
     return run_out(view)
+
+
+def idempotency_key_of(caller: Caller, key: str, body: BaseModel) -> IdempotencyKey:
+    """``key`` scoped to ``caller``, with a hash of the body as it was validated (so
+    formatting and key order of the JSON do not matter)."""
+    digest = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+    ).hexdigest()
+    return IdempotencyKey(caller.name, key, digest)
+
+
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Submit at most once: a retry with the same key and body returns the original run "
+    "(header `Idempotent-Replayed: true`); the same key with another body is a 422; a "
+    "retry while the first is still being handled is a 409. Keys are scoped to the API "
+    "key that sent them and expire after `idempotency_ttl_seconds` (24 h by default)."
+)
 
 
 class PlanInputOut(BaseModel):
@@ -144,6 +155,7 @@ async def plan_run(body: RunCreate, service: RunServiceDep) -> PlanOut:
 )
 async def list_runs(
     service: RunServiceDep,
+    caller: CallerDep,
     status_: Annotated[
         list[RunStatus] | None,
         Query(alias="status", max_length=6, description="Only runs in these states."),
@@ -156,7 +168,7 @@ async def list_runs(
         str | None, Query(max_length=128, description="`next` from the previous page.")
     ] = None,
 ) -> RunPageOut:
-    page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE))
+    page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE), caller)
     return RunPageOut(items=[run_summary(view) for view in page.runs], next=page.next_cursor)
 
 
@@ -170,6 +182,7 @@ async def list_runs(
 async def get_run(
     run_id: RunId,
     service: RunServiceDep,
+    caller: CallerDep,
     wait: Annotated[
         float,
         Query(
@@ -182,7 +195,7 @@ async def get_run(
 ) -> RunOut:
     """The run's state, progress, nodes, request and timestamps. A failed run is a 200
     with `status: failed` and an `error`."""
-    return run_out(await service.get(run_id, wait_seconds=wait))
+    return run_out(await service.get(run_id, wait_seconds=wait, caller=caller))
 
 
 @router.post(
@@ -199,11 +212,11 @@ async def get_run(
         **problem_responses(404, 409, 422),
     },
 )
-async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
+async def cancel_run(run_id: RunId, service: RunServiceDep, caller: CallerDep) -> RunOut:
     """A queued run is cancelled at once. A running run stops before its next node; if it
     has not stopped within the grace period its worker process is killed and replaced.
     A run that already ended is a 409."""
-    return run_out(await service.cancel(run_id))
+    return run_out(await service.cancel(run_id, caller))
 
 
 @router.get(
@@ -226,6 +239,7 @@ async def list_run_events(
     run_id: RunId,
     request: Request,
     service: RunServiceDep,
+    caller: CallerDep,
     after: Annotated[
         int, Query(ge=0, le=2**62, description="Only events with `seq` above this.")
     ] = 0,
@@ -233,14 +247,21 @@ async def list_run_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> Response | EventPageOut:
     if wants_event_stream(request):
-        await service.status_of(run_id)  # 404 before the stream starts
+        await service.status_of(run_id, caller)  # 404 before the stream starts
         limits, shutting_down = stream_context(request)
         return StreamingResponse(
-            run_events(service, run_id, resume_point(after, last_event_id), limits, shutting_down),
+            run_events(
+                service,
+                run_id,
+                resume_point(after, last_event_id),
+                limits,
+                shutting_down,
+                caller,
+            ),
             media_type=EVENT_STREAM,
             headers=STREAM_HEADERS,
         )
-    events = await service.events(run_id, after, limit)
+    events = await service.events(run_id, after, limit, caller)
     return EventPageOut(
         items=[event_out(e) for e in events], last_seq=events[-1].seq if events else after
     )
@@ -264,6 +285,7 @@ async def list_run_logs(
     run_id: RunId,
     request: Request,
     service: RunServiceDep,
+    caller: CallerDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="Only lines after this seq.")] = 0,
     level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
@@ -276,7 +298,7 @@ async def list_run_logs(
     with level, logger, node and time, redacted. A run keeps at most `run_log_cap`
     records; `truncated` says when more were dropped."""
     if wants_event_stream(request):
-        await service.status_of(run_id)  # 404 before the stream starts
+        await service.status_of(run_id, caller)  # 404 before the stream starts
         limits, shutting_down = stream_context(request)
         return StreamingResponse(
             run_logs(
@@ -286,11 +308,13 @@ async def list_run_logs(
                 logging.getLevelNamesMapping()[level],
                 limits,
                 shutting_down,
+                caller,
             ),
             media_type=EVENT_STREAM,
             headers=STREAM_HEADERS,
         )
-    lines, dropped = await service.logs(run_id, after, logging.getLevelNamesMapping()[level], limit)
+    min_level = logging.getLevelNamesMapping()[level]
+    lines, dropped = await service.logs(run_id, after, min_level, limit, caller)
     return LogPageOut(
         items=[log_out(line) for line in lines],
         last_seq=lines[-1].seq if lines else after,
@@ -306,11 +330,11 @@ async def list_run_logs(
     response_model=OutputsOut,
     responses=problem_responses(404, 422),
 )
-async def get_run_outputs(run_id: RunId, service: RunServiceDep) -> OutputsOut:
+async def get_run_outputs(run_id: RunId, service: RunServiceDep, caller: CallerDep) -> OutputsOut:
     """Every dataset the run saved (type, save version when versioned, redacted path), and
     its free outputs: inline as JSON when serialisable and small (`output_inline_max_bytes`),
     otherwise described by type and shape or length."""
-    outputs = await service.outputs(run_id)
+    outputs = await service.outputs(run_id, caller)
     if outputs is None:
         return OutputsOut(recorded=False, saved=[], free=[])
     return OutputsOut.model_validate({"recorded": True, **outputs})

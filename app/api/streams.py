@@ -18,9 +18,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 from starlette.requests import Request
 
+from app.api.auth import CallerDep
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import event_out, log_out
+from app.domain.callers import Caller
 from app.domain.runs import TERMINAL_EVENT, TERMINAL_STATUSES
 from app.domain.service import RunService, logs_key
 from app.domain.signals import ChangeSignal
@@ -91,13 +93,14 @@ async def run_events(
     after: int,
     limits: StreamLimits,
     shutting_down: Callable[[], bool],
+    caller: Caller,
 ) -> AsyncIterator[bytes]:
     """A run's events with ``seq > after``, as SSE, until its terminal event."""
     clock = _Clock(limits, shutting_down)
     last = after
     terminal_types = set(TERMINAL_EVENT.values())
     while True:
-        events = await service.events(run_id, last, 1000)
+        events = await service.events(run_id, last, 1000, caller)
         for event in events:
             body = event_out(event).model_dump_json()
             yield sse(event.seq, str(event.type), body)
@@ -107,9 +110,8 @@ async def run_events(
         if events:
             clock.sent()
             continue
-        if await service.status_of(run_id) in TERMINAL_STATUSES and not await service.events(
-            run_id, last, 1
-        ):
+        ended = await service.status_of(run_id, caller) in TERMINAL_STATUSES
+        if ended and not await service.events(run_id, last, 1, caller):
             return  # resumed after the terminal event: nothing more will come
         if clock.over(service):
             return
@@ -125,14 +127,15 @@ async def run_logs(
     min_level: int,
     limits: StreamLimits,
     shutting_down: Callable[[], bool],
+    caller: Caller,
 ) -> AsyncIterator[bytes]:
     """A run's log lines with ``seq > after``, as SSE (``event: log``), until the run has
     ended and every line was sent."""
     clock = _Clock(limits, shutting_down)
     last = after
     while True:
-        ended = await service.status_of(run_id) in TERMINAL_STATUSES
-        lines, _dropped = await service.logs(run_id, last, min_level, 1000)
+        ended = await service.status_of(run_id, caller) in TERMINAL_STATUSES
+        lines, _dropped = await service.logs(run_id, last, min_level, 1000, caller)
         for stored in lines:
             yield sse(stored.seq, "log", log_out(stored).model_dump_json())
             last = stored.seq
@@ -151,13 +154,16 @@ async def state_changes(
     after: int,
     limits: StreamLimits,
     shutting_down: Callable[[], bool],
+    caller: Caller,
 ) -> AsyncIterator[bytes]:
-    """Every run's state changes since ``after`` (ids restart with the process)."""
+    """The state changes since ``after`` of every run ``caller`` may see (ids restart
+    with the process)."""
     clock = _Clock(limits, shutting_down)
     last = after
     feed = service.state_changes
     while not clock.over(service):
-        changes = feed.after(last)
+        changes = [change for change in feed.after(last) if caller.may_see(change.owner)]
+        last = max(last, feed.last_id)
         for change in changes:
             data = json.dumps(
                 {
@@ -167,7 +173,6 @@ async def state_changes(
                 }
             )
             yield sse(change.id, "run_state", data)
-            last = change.id
         if changes:
             clock.sent()
             continue
@@ -203,12 +208,13 @@ router = APIRouter(tags=["runs"])
 async def follow_state_changes(
     request: Request,
     service: RunServiceDep,
+    caller: CallerDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> StreamingResponse:
     limits, shutting_down = stream_context(request)
     after = resume_point(0 if last_event_id else service.state_changes.last_id, last_event_id)
     return StreamingResponse(
-        state_changes(service, after, limits, shutting_down),
+        state_changes(service, after, limits, shutting_down, caller),
         media_type=EVENT_STREAM,
         headers=STREAM_HEADERS,
     )

@@ -108,8 +108,15 @@ class RunStore(Protocol):
     def get_run(self, run_id: str) -> Run | None: ...
 
     def list_runs(
-        self, statuses: Sequence[RunStatus], pipeline: str | None, before: str | None, limit: int
-    ) -> RunPage: ...
+        self,
+        statuses: Sequence[RunStatus],
+        pipeline: str | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> RunPage:
+        """Runs newest first; only ``owner``'s when given."""
+        ...
 
     def list_events(self, run_id: str, after: int, limit: int) -> list[RunEvent]: ...
 

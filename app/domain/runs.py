@@ -214,6 +214,7 @@ class Run:
     finished_at: datetime | None = None
     cancel_requested_at: datetime | None = None
     error: RunError | None = None
+    owner: str = "anonymous"  # the caller that created it (see app.domain.callers)
 
 
 @dataclass(frozen=True)

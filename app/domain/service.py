@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from app.domain import reports
+from app.domain.callers import ANONYMOUS, Caller
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.ports import (
@@ -128,6 +129,7 @@ class RunService:
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}
+        self._owners: dict[str, str] = {}  # for the state-change feed, filtered by caller
         self._started_at: dict[str, datetime] = {}
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
@@ -141,6 +143,7 @@ class RunService:
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
             self._pipelines_of[run.run_id] = list(run.spec.pipeline_names)
+            self._owners[run.run_id] = run.owner
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
         self._inbox.put_nowait(reports.CapacityChanged())
@@ -178,6 +181,7 @@ class RunService:
         writes: list[StoreWrite] = []
         for run in active:
             self._pipelines_of.setdefault(run.run_id, list(run.spec.pipeline_names))
+            self._owners.setdefault(run.run_id, run.owner)
             if run.started_at is not None:
                 self._started_at.setdefault(run.run_id, run.started_at)
             if run.status is RunStatus.CANCELLING:
@@ -210,36 +214,51 @@ class RunService:
     # -- commands -------------------------------------------------------------
 
     async def submit_once(
-        self, spec: RunSpec, run_id: str, key: IdempotencyKey
+        self, spec: RunSpec, run_id: str, key: IdempotencyKey, caller: Caller = ANONYMOUS
     ) -> tuple[RunView, bool]:
         """``submit`` at most once per caller and Idempotency-Key (within the key's time to
         live): the same key and body return the original run (and True); the same key
         with another body is a 422; while the first request with a key is being handled,
-        another with it is a 409 (IdempotencyKeyInUse)."""
+        another with it is a 409 (IdempotencyKeyInUse). ``key.principal`` is the caller's
+        name, so one caller's key never finds another's run."""
+        with self._holding(key):
+            return await self._submit_or_replay(spec, run_id, key, caller)
+
+    @contextlib.contextmanager
+    def _holding(self, key: IdempotencyKey | None) -> Iterator[None]:
+        """Mark ``key`` in flight for the block; IdempotencyKeyInUse if it already is."""
+        if key is None:
+            yield
+            return
         scope = (key.principal, key.key)
         if scope in self._keys_in_flight:
             raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
         self._keys_in_flight.add(scope)
         try:
-            since = utcnow() - self._idempotency_ttl
-            found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
-            if found is not None:
-                body_hash, original = found
-                if body_hash != key.body_hash:
-                    raise InvalidRequest(
-                        "This Idempotency-Key was used with a different request body.",
-                        [
-                            FieldError(
-                                ("header", "Idempotency-Key"),
-                                "already used with a different body",
-                                "key_reused",
-                            )
-                        ],
-                    )
-                return await self.get(original), True
-            return await self.submit(spec, run_id, key), False
+            yield
         finally:
             self._keys_in_flight.discard(scope)
+
+    async def _submit_or_replay(
+        self, spec: RunSpec, run_id: str, key: IdempotencyKey, caller: Caller
+    ) -> tuple[RunView, bool]:
+        since = utcnow() - self._idempotency_ttl
+        found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
+        if found is None:
+            return await self.submit(spec, run_id, key, caller), False
+        body_hash, original = found
+        if body_hash != key.body_hash:
+            raise InvalidRequest(
+                "This Idempotency-Key was used with a different request body.",
+                [
+                    FieldError(
+                        ("header", "Idempotency-Key"),
+                        "already used with a different body",
+                        "key_reused",
+                    )
+                ],
+            )
+        return await self.get(original, caller=caller), True
 
     @property
     def accepting(self) -> bool:
@@ -247,7 +266,11 @@ class RunService:
         return not self._draining
 
     async def submit(
-        self, spec: RunSpec, run_id: str, key: IdempotencyKey | None = None
+        self,
+        spec: RunSpec,
+        run_id: str,
+        key: IdempotencyKey | None = None,
+        caller: Caller = ANONYMOUS,
     ) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
@@ -269,10 +292,10 @@ class RunService:
             plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the dispatcher.
-        return await asyncio.shield(self._accept(spec, run_id, plan, key))
+        return await asyncio.shield(self._accept(spec, run_id, plan, key, caller.name))
 
     async def _accept(
-        self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None
+        self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None, owner: str
     ) -> RunView:
         async with self._lock:
             if self._draining:
@@ -300,6 +323,7 @@ class RunService:
                     kedro_version=self._inspector.kedro_version,
                     project_commit=self._inspector.project_commit,
                     queued_at=queued_at,
+                    owner=owner,
                 )
                 self._store.insert_run(
                     run, then=[self._claim(run_id)] if start_now else [], key=key
@@ -308,15 +332,16 @@ class RunService:
 
             run = await self._on_writer(insert)
             self._pipelines_of[run_id] = list(spec.pipeline_names)
+            self._owners[run_id] = owner
             logger.info("run %s queued", run_id, extra={"run_id": run_id})
             self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
             self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
             if start_now:
                 self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), queued_at, None)
             self.event_signal.notify(run_id)
-            self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at)
+            self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at, owner)
             if start_now:
-                self.state_changes.append(run_id, str(RunStatus.RUNNING), run.queued_at)
+                self.state_changes.append(run_id, str(RunStatus.RUNNING), run.queued_at, owner)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -340,13 +365,11 @@ class RunService:
         )
         return max(0, free)
 
-    async def cancel(self, run_id: str) -> RunView:
-        """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound,
-        RunStateConflict (the run already finished)."""
+    async def cancel(self, run_id: str, caller: Caller = ANONYMOUS) -> RunView:
+        """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound
+        (also for a run ``caller`` may not see), RunStateConflict (it already finished)."""
         async with self._lock:
-            run = await self._read(lambda: self._store.get_run(run_id))
-            if run is None:
-                raise RunNotFound(f"No run with id {run_id}.")
+            run = _visible(await self._read(lambda: self._store.get_run(run_id)), run_id, caller)
             if run.status in TERMINAL_STATUSES:
                 raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
             now = utcnow()
@@ -374,7 +397,7 @@ class RunService:
                 self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
                     self._cancel_grace_seconds, self._kill_after_grace, run_id
                 )
-        return await self.get(run_id)
+        return await self.get(run_id, caller=caller)
 
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
@@ -388,21 +411,24 @@ class RunService:
 
     # -- queries --------------------------------------------------------------
 
-    async def get(self, run_id: str, wait_seconds: float = 0.0) -> RunView:
+    async def get(
+        self, run_id: str, wait_seconds: float = 0.0, caller: Caller = ANONYMOUS
+    ) -> RunView:
         """The run with its node progress. With ``wait_seconds``, hold on until the run
-        ends or that time passes (a long poll), then answer. Raises RunNotFound."""
+        ends or that time passes (a long poll), then answer. Raises RunNotFound (also
+        for a run ``caller`` may not see)."""
         if wait_seconds <= 0:
-            return await self._load_view(run_id)
+            return await self._load_view(run_id, caller)
         # Registered before the first read, so an end recorded in between still wakes us.
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._finish_waiters.setdefault(run_id, []).append(waiter)
         try:
-            view = await self._load_view(run_id)
+            view = await self._load_view(run_id, caller)
             if view.run.status in TERMINAL_STATUSES:
                 return view
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter, wait_seconds)
-            return await self._load_view(run_id)
+            return await self._load_view(run_id, caller)
         finally:
             waiters = self._finish_waiters.get(run_id, [])
             if waiter in waiters:
@@ -410,7 +436,7 @@ class RunService:
             if not waiters:
                 self._finish_waiters.pop(run_id, None)
 
-    async def _load_view(self, run_id: str) -> RunView:
+    async def _load_view(self, run_id: str, caller: Caller) -> RunView:
         def load() -> tuple[Run | None, list[RunEvent]]:
             run = self._store.get_run(run_id)
             if run is None:
@@ -418,8 +444,7 @@ class RunService:
             return run, self._store.list_events(run_id, 0, 100_000)
 
         run, events = await self._read(load)
-        if run is None:
-            raise RunNotFound(f"No run with id {run_id}.")
+        run = _visible(run, run_id, caller)
         return RunView(run, node_progress(run, events), self._queue.waiting_for(run_id))
 
     def _wake_waiters(self, run_id: str | None = None) -> None:
@@ -431,19 +456,27 @@ class RunService:
                     waiter.set_result(None)
 
     async def list_runs(
-        self, statuses: Sequence[RunStatus], pipeline: str | None, cursor: str | None, limit: int
+        self,
+        statuses: Sequence[RunStatus],
+        pipeline: str | None,
+        cursor: str | None,
+        limit: int,
+        caller: Caller = ANONYMOUS,
     ) -> RunListPage:
-        """Runs newest first, ``limit`` (at most MAX_PAGE) at a time. Raises InvalidRequest
-        for a cursor this service did not issue."""
+        """The runs ``caller`` may see, newest first, ``limit`` (at most MAX_PAGE) at a
+        time. Raises InvalidRequest for a cursor this service did not issue."""
         before = decode_cursor(cursor) if cursor else None
+        owner = None if caller.admin else caller.name
         page = await self._read(
-            lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE))
+            lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE), owner)
         )
         views = [RunView(run, [], self._queue.waiting_for(run.run_id)) for run in page.runs]
         next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
         return RunListPage(views, next_cursor)
 
-    async def events(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
+    async def events(
+        self, run_id: str, after: int, limit: int, caller: Caller = ANONYMOUS
+    ) -> list[RunEvent]:
         """The run's events with ``seq > after``, in order. Raises RunNotFound."""
 
         def load() -> tuple[Run | None, list[RunEvent]]:
@@ -451,12 +484,11 @@ class RunService:
             return run, self._store.list_events(run_id, after, min(limit, 1000)) if run else []
 
         run, events = await self._read(load)
-        if run is None:
-            raise RunNotFound(f"No run with id {run_id}.")
+        _visible(run, run_id, caller)
         return events
 
     async def logs(
-        self, run_id: str, after: int, min_level: int, limit: int
+        self, run_id: str, after: int, min_level: int, limit: int, caller: Caller = ANONYMOUS
     ) -> tuple[list[StoredLogLine], int]:
         """The run's log lines after ``after`` at ``min_level`` or above, and how many of
         its records were dropped over the cap. Raises RunNotFound."""
@@ -468,11 +500,10 @@ class RunService:
             return run, self._store.list_logs(run_id, after, min_level, min(limit, 1000))
 
         run, (lines, dropped) = await self._read(load)
-        if run is None:
-            raise RunNotFound(f"No run with id {run_id}.")
+        _visible(run, run_id, caller)
         return lines, dropped
 
-    async def outputs(self, run_id: str) -> dict[str, object] | None:
+    async def outputs(self, run_id: str, caller: Caller = ANONYMOUS) -> dict[str, object] | None:
         """What the run saved and returned (None until it has ended). Raises RunNotFound."""
 
         def load() -> tuple[Run | None, dict[str, object] | None]:
@@ -480,16 +511,13 @@ class RunService:
             return run, self._store.get_outputs(run_id) if run else None
 
         run, outputs = await self._read(load)
-        if run is None:
-            raise RunNotFound(f"No run with id {run_id}.")
+        _visible(run, run_id, caller)
         return outputs
 
-    async def status_of(self, run_id: str) -> RunStatus:
+    async def status_of(self, run_id: str, caller: Caller = ANONYMOUS) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
         run = await self._read(lambda: self._store.get_run(run_id))
-        if run is None:
-            raise RunNotFound(f"No run with id {run_id}.")
-        return run.status
+        return _visible(run, run_id, caller).status
 
     # -- the project ------------------------------------------------------------
 
@@ -517,11 +545,23 @@ class RunService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._planner, self._inspector.snapshot, params)
 
-    async def run_to_end(self, spec: RunSpec, run_id: str) -> RunView:
-        """Submit and wait until the run ends, however long that takes (Kedro's POST /run)."""
-        view = await self.submit(spec, run_id)
-        while view.run.status not in TERMINAL_STATUSES:
-            view = await self.get(run_id, wait_seconds=60)
+    async def run_to_end(
+        self,
+        spec: RunSpec,
+        run_id: str,
+        caller: Caller = ANONYMOUS,
+        key: IdempotencyKey | None = None,
+    ) -> RunView:
+        """Submit and wait until the run ends, however long that takes (Kedro's POST /run).
+        With ``key``, as ``submit_once``, except that the key stays in flight (a retry
+        gets 409) until the run has ended, since that is when this request answers."""
+        with self._holding(key):
+            if key is None:
+                view = await self.submit(spec, run_id, caller=caller)
+            else:
+                view, _ = await self._submit_or_replay(spec, run_id, key, caller)
+            while view.run.status not in TERMINAL_STATUSES:
+                view = await self.get(view.run.run_id, wait_seconds=60, caller=caller)
         return view
 
     @property
@@ -650,6 +690,7 @@ class RunService:
             self._executor.kill(run_id)
 
     def _tell_finished(self, move: Transition) -> None:
+        self._owners.pop(move.run_id, None)
         timer = self._timeout_timers.pop(move.run_id, None)
         if timer is not None:
             timer.cancel()
@@ -688,9 +729,18 @@ class RunService:
             event = write.type if isinstance(write, AppendEvent) else write.event
             self._hooks.event_recorded(write.run_id, str(event), write.at, node)
             if isinstance(write, Transition):
-                self.state_changes.append(write.run_id, str(write.target), write.at)
+                owner = self._owners.get(write.run_id, ANONYMOUS.name)
+                self.state_changes.append(write.run_id, str(write.target), write.at, owner)
                 self.event_signal.notify(logs_key(write.run_id))  # log followers may end
                 if write.target in TERMINAL_STATUSES:
                     self._tell_finished(write)
                     self.event_signal.notify(_ANY_RUN_ENDED)
         return applied
+
+
+def _visible(run: Run | None, run_id: str, caller: Caller) -> Run:
+    """``run`` if ``caller`` may see it. Raises RunNotFound otherwise: another caller's
+    run is answered exactly as a run that does not exist."""
+    if run is None or not caller.may_see(run.owner):
+        raise RunNotFound(f"No run with id {run_id}.")
+    return run

@@ -55,6 +55,7 @@ class StateChange:
     run_id: str
     status: str
     at: datetime
+    owner: str = "anonymous"
 
 
 class StateChangeFeed:
@@ -65,8 +66,8 @@ class StateChangeFeed:
         self._next_id = 1
         self.signal = ChangeSignal()
 
-    def append(self, run_id: str, status: str, at: datetime) -> None:
-        self._changes.append(StateChange(self._next_id, run_id, status, at))
+    def append(self, run_id: str, status: str, at: datetime, owner: str = "anonymous") -> None:
+        self._changes.append(StateChange(self._next_id, run_id, status, at, owner))
         self._next_id += 1
         self.signal.notify("feed")
 

@@ -44,11 +44,25 @@ def _idempotency_keys(connection: Connection) -> None:
     metadata.create_all(connection, tables=[idempotency_keys])
 
 
+def _run_owner(connection: Connection) -> None:
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "owner" not in columns:
+        connection.exec_driver_sql(
+            "ALTER TABLE runs ADD COLUMN owner VARCHAR(64) NOT NULL DEFAULT 'anonymous'"
+        )
+    indexes = {index["name"] for index in inspect(connection).get_indexes("runs")}
+    if "ix_runs_owner_save_version" not in indexes:
+        connection.exec_driver_sql(
+            "CREATE INDEX ix_runs_owner_save_version ON runs (owner, save_version)"
+        )
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
     (3, _run_outputs),
     (4, _idempotency_keys),
+    (5, _run_owner),
 ]
 
 

@@ -133,9 +133,16 @@ class SqlRunStore:
         return _run_from_row(row) if row else None
 
     def list_runs(
-        self, statuses: Sequence[RunStatus], pipeline: str | None, before: str | None, limit: int
+        self,
+        statuses: Sequence[RunStatus],
+        pipeline: str | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
     ) -> RunPage:
         query = select(runs).order_by(runs.c.save_version.desc()).limit(limit + 1)
+        if owner is not None:
+            query = query.where(runs.c.owner == owner)
         if statuses:
             query = query.where(runs.c.status.in_([str(status) for status in statuses]))
         if pipeline is not None:
@@ -330,6 +337,7 @@ def _run_values(run: Run) -> dict[str, Any]:
         "kedro_version": run.kedro_version,
         "project_commit": run.project_commit,
         "queued_at": run.queued_at,
+        "owner": run.owner,
     }
 
 
@@ -354,4 +362,5 @@ def _run_from_row(row: Row[Any]) -> Run:
         finished_at=row.finished_at,
         cancel_requested_at=row.cancel_requested_at,
         error=error,
+        owner=row.owner,
     )

@@ -64,7 +64,10 @@ runs = Table(
     Column("logs_dropped", Integer, nullable=False, server_default="0"),
     # JSON: datasets the run saved and its free outputs (migration 3).
     Column("outputs", Text),
+    # The caller (API key name) that created the run (migration 5).
+    Column("owner", String(64), nullable=False, server_default="anonymous"),
     Index("ix_runs_status_save_version", "status", "save_version"),
+    Index("ix_runs_owner_save_version", "owner", "save_version"),
 )
 
 run_pipelines = Table(
