@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from conftest import ServiceProcess
@@ -93,3 +95,28 @@ def _post_run(service: ServiceProcess, body: dict[str, object], key: str) -> htt
 def _slow_runs(service: ServiceProcess) -> set[str]:
     listed = service.client.get("/runs", params={"pipeline": "slow", "limit": 200}).json()
     return {r["run_id"] for r in listed["items"]}
+
+
+def test_a_key_expires_after_its_time_to_live(project: Path) -> None:
+    short = ServiceProcess(project, workers=1, env={"KEDRO_RUNS_IDEMPOTENCY_TTL_SECONDS": "1"})
+    short.start()
+    try:
+        key = f"intent-{uuid.uuid4()}"
+        body = {"pipeline_names": ["noop"]}
+        first = _post(short, body, key).json()["run_id"]
+        assert _post(short, body, key).json()["run_id"] == first  # within the TTL
+        time.sleep(1.2)
+        later = _post(short, body, key)
+        assert later.status_code == 202
+        assert later.json()["run_id"] != first  # the key expired: a new intent
+        assert "idempotent-replayed" not in later.headers
+        assert _post(short, body, key).json()["run_id"] == later.json()["run_id"]
+    finally:
+        short.stop()
+    document = json.loads((Path(__file__).parents[1] / "openapi" / "openapi.json").read_text())
+    header = next(
+        p
+        for p in document["paths"]["/runs"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    )
+    assert "expire after" in header["description"]  # the policy is published

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,3 +118,36 @@ def test_a_store_file_has_one_owner(tmp_path: Path) -> None:
         SqlRunStore(url)
     owner.close()
     SqlRunStore(url).close()  # free again once the owner closed it
+
+
+def test_runs_are_listed_per_owner(store: SqlRunStore) -> None:
+    clock = SaveVersionClock()
+    alices = [replace(_run(clock), owner="alice") for _ in range(3)]
+    bobs = [replace(_run(clock), owner="bob") for _ in range(2)]
+    for run in alices + bobs:
+        store.insert_run(run)
+    assert store.get_run(bobs[0].run_id) == bobs[0]
+    mine = store.list_runs([], None, None, 10, owner="alice").runs
+    assert [r.run_id for r in mine] == [r.run_id for r in reversed(alices)]
+    assert len(store.list_runs([], None, None, 10).runs) == 5  # no owner: everyone's
+
+
+def test_runs_stored_before_owners_existed_belong_to_anonymous(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    old = SqlRunStore(url)
+    run = _run(SaveVersionClock())
+    old.insert_run(run)
+    old.close()
+    # Take the store back to schema version 4, as an older kedro-runs left it.
+    with sqlite3.connect(tmp_path / "runs.db") as connection:
+        connection.execute("DROP INDEX ix_runs_owner_save_version")
+        connection.execute("ALTER TABLE runs DROP COLUMN owner")
+        connection.execute("DELETE FROM schema_version WHERE version = 5")
+    migrated = SqlRunStore(url)
+    stored = migrated.get_run(run.run_id)
+    assert stored is not None
+    assert stored.owner == "anonymous"
+    assert [r.run_id for r in migrated.list_runs([], None, None, 10, owner="anonymous").runs] == [
+        run.run_id
+    ]
+    migrated.close()
