@@ -36,6 +36,13 @@ class ApiKey(BaseModel):
     ]
     admin: Annotated[bool, Field(description="Sees and may cancel every key's runs.")] = False
 
+    @model_validator(mode="after")
+    def _not_anonymous(self) -> ApiKey:
+        if self.name == "anonymous":
+            # The owner of runs made without keys; a key of that name would inherit them.
+            raise ValueError("an API key may not be named 'anonymous'")
+        return self
+
 
 def is_loopback(host: str) -> bool:
     """Whether listening on ``host`` keeps the service on this machine. A host name

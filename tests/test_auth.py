@@ -220,6 +220,8 @@ def test_loopback_needs_no_keys(host: str) -> None:
 def test_duplicate_key_names_or_hashes_are_refused() -> None:
     with pytest.raises(ValueError, match="of its own"):
         Settings(api_keys=[ApiKey(**_entry("alice")), ApiKey(**_entry("alice"))])
+    with pytest.raises(ValueError, match="anonymous"):
+        ApiKey(name="anonymous", sha256=_entry("alice")["sha256"])
 
 
 def _in_process(
