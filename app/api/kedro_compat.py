@@ -7,14 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from app.api.auth import CallerDep
 from app.api.deps import AcceptingRunServiceDep, RunServiceDep
+from app.api.idempotency import idempotency_key_header, idempotency_key_of
 from app.api.problems import problem_responses
-from app.api.runs import IDEMPOTENCY_KEY_DESCRIPTION, idempotency_key_of
 from app.api.schemas import RunCreate
 from app.domain.redaction import redact
 from app.domain.runs import RunStatus
@@ -84,13 +84,7 @@ async def run_pipeline(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description=IDEMPOTENCY_KEY_DESCRIPTION
-            + " Here the first request is in flight until its run has ended.",
-        ),
+        idempotency_key_header(" Here the first request is in flight until its run has ended."),
     ] = None,
 ) -> kedro.RunSuccess | kedro.RunFailure:
     """Kedro's `POST /run`: answers when the run has ended, with `status: success` or

@@ -3,8 +3,6 @@ service, convert."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from typing import Annotated, Literal
@@ -15,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from app.api.auth import CallerDep
 from app.api.deps import AcceptingRunServiceDep, RunServiceDep
+from app.api.idempotency import idempotency_key_header, idempotency_key_of
 from app.api.problems import problem_responses
 from app.api.schemas import (
     EventPageOut,
@@ -37,8 +36,6 @@ from app.api.streams import (
     stream_context,
     wants_event_stream,
 )
-from app.domain.callers import Caller
-from app.domain.ports import IdempotencyKey
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
 
@@ -68,15 +65,7 @@ async def create_run(
     service: AcceptingRunServiceDep,
     caller: CallerDep,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description=IDEMPOTENCY_KEY_DESCRIPTION,
-        ),
-    ] = None,
+    idempotency_key: Annotated[str | None, idempotency_key_header()] = None,
 ) -> RunOut:
     """Validate the request against the project, store it as a queued run and return at
     once. The run executes in a worker process when a worker is free and no running run
@@ -92,23 +81,6 @@ async def create_run(
             response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/runs/{view.run.run_id}"
     return run_out(view)
-
-
-def idempotency_key_of(caller: Caller, key: str, body: BaseModel) -> IdempotencyKey:
-    """``key`` scoped to ``caller``, with a hash of the body as it was validated (so
-    formatting and key order of the JSON do not matter)."""
-    digest = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
-    return IdempotencyKey(caller.name, key, digest)
-
-
-IDEMPOTENCY_KEY_DESCRIPTION = (
-    "Submit at most once: a retry with the same key and body returns the original run "
-    "(header `Idempotent-Replayed: true`); the same key with another body is a 422; a "
-    "retry while the first is still being handled is a 409. Keys are scoped to the API "
-    "key that sent them and expire after `idempotency_ttl_seconds` (24 h by default)."
-)
 
 
 class PlanInputOut(BaseModel):
