@@ -64,6 +64,9 @@ runs = Table(
     Column("logs_dropped", Integer, nullable=False, server_default="0"),
     # JSON: datasets the run saved and its free outputs (migration 3).
     Column("outputs", Text),
+    # Times handed to a worker, and the save version of the latest retry (migration 6).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("attempt_save_version", String(32)),
     Index("ix_runs_status_save_version", "status", "save_version"),
 )
 
