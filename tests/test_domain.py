@@ -19,8 +19,13 @@ from app.domain.runs import (
     EventType,
     FailureReason,
     Footprint,
+    NodeStatus,
+    Run,
     RunError,
+    RunEvent,
+    RunSpec,
     RunStatus,
+    node_progress,
     sources_of,
 )
 from app.domain.save_versions import SaveVersionClock, format_save_version, parse_save_version
@@ -228,3 +233,33 @@ def test_crash_points_parse_with_an_occurrence() -> None:
     ]:
         with pytest.raises(ValueError, match=match):
             faults.parse(bad)
+
+
+def test_node_progress_starts_again_with_each_attempt() -> None:
+    at = datetime.now(UTC)
+    run = Run(
+        run_id="r",
+        save_version="v1",
+        status=RunStatus.RUNNING,
+        spec=RunSpec(),
+        nodes=("a", "b"),
+        footprint=Footprint(),
+        env=None,
+        kedro_version="1.7.0",
+        project_commit=None,
+        queued_at=at,
+        attempts=2,
+        attempt_save_version="v2",
+    )
+    events = [
+        RunEvent("r", 1, EventType.NODE_STARTED, at, "a"),
+        RunEvent("r", 2, EventType.NODE_COMPLETED, at, "a"),
+        RunEvent("r", 3, EventType.NODE_STARTED, at, "b"),
+        RunEvent("r", 4, EventType.RUN_REQUEUED, at),
+        RunEvent("r", 5, EventType.NODE_STARTED, at, "a"),
+    ]
+    assert [n.status for n in node_progress(run, events)] == [
+        NodeStatus.RUNNING,
+        NodeStatus.PENDING,
+    ]
+    assert run.current_save_version == "v2"
