@@ -65,6 +65,7 @@ def test_a_full_disk_refuses_submissions_and_the_service_recovers_when_space_ret
         assert service.wait(before)["status"] == "succeeded"
         slow = service.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.5}})
         service.wait(slow["run_id"], {"running"})
+        queued = service.submit(pipeline_names=["noop"])["run_id"]  # waits for the worker
         _fill(filler)
 
         response = service.client.post("/runs", json={"pipeline_names": ["noop"]})
@@ -74,7 +75,7 @@ def test_a_full_disk_refuses_submissions_and_the_service_recovers_when_space_ret
         assert response.json()["type"].endswith("storage-full")
         # Nothing half-written, and reads go on.
         listed = service.client.get("/runs", params={"limit": 200}).json()["items"]
-        assert sorted(run["run_id"] for run in listed) == sorted([before, slow["run_id"]])
+        assert sorted(run["run_id"] for run in listed) == sorted([before, slow["run_id"], queued])
         assert service.get(before)["status"] == "succeeded"
 
         # The slow run ends while the disk is full: its end cannot be recorded yet.
@@ -87,6 +88,7 @@ def test_a_full_disk_refuses_submissions_and_the_service_recovers_when_space_ret
 
         filler.unlink()
         assert service.wait(slow["run_id"], timeout=30)["status"] == "succeeded"
+        assert service.wait(queued, timeout=30)["status"] == "succeeded"
         after = service.submit(pipeline_names=["noop"])["run_id"]
         assert service.wait(after)["status"] == "succeeded"
         with contextlib.closing(sqlite3.connect(small_state_dir / "runs.db")) as connection:

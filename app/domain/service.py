@@ -572,6 +572,7 @@ class RunService:
         Ends after the ``_STOP`` marker, once everything before it is applied."""
         unapplied: list[reports.Report] = []
         stop = False
+        disk_full = False  # logged once per episode, not on every retry
         while not stop or unapplied:
             if not unapplied:
                 unapplied.append(await self._inbox.get())
@@ -584,14 +585,19 @@ class RunService:
                     unapplied = []
                     if not stop:
                         await self._dispatch()
+                if disk_full:
+                    logger.warning("the run store can write again")
+                disk_full = False
+                continue
             except StorageFull:
-                logger.warning("the run store's disk is full; retrying worker reports")
-                await asyncio.sleep(0.5)
+                if not disk_full:
+                    logger.warning("the run store's disk is full; retrying until it is not")
+                disk_full = True
             except Exception:
                 logger.exception("failed to record worker reports or dispatch; retrying")
-                await asyncio.sleep(0.5)
-                if not unapplied and not stop:
-                    self._inbox.put_nowait(reports.CapacityChanged())
+            await asyncio.sleep(0.5)
+            if not unapplied and not stop:  # the dispatch failed: try it again
+                self._inbox.put_nowait(reports.CapacityChanged())
 
     async def _apply_reports(self, batch: list[reports.Report]) -> None:
         writes: list[StoreWrite] = []
