@@ -63,6 +63,14 @@ def _wait_until_dead(service: ServiceProcess) -> None:
     service.client.close()
 
 
+def _wait_for_node(project: Path, node: str, timeout: float = 60) -> None:
+    """Until some run has begun ``node`` (the ledger says so)."""
+    deadline = time.monotonic() + timeout
+    while not any(line.endswith(f" {node}") for line in ledger(project)):
+        assert time.monotonic() < deadline, f"no run began {node}"
+        time.sleep(0.02)
+
+
 def _alive(pgid: int) -> list[int]:
     return [pid for pid, fields in process_group(pgid).items() if fields[0] != "Z"]
 
@@ -94,8 +102,7 @@ def test_kill_9_at_a_crash_point_loses_no_run_and_runs_none_too_often(
     accepted, unanswered = _submit_until_refused(first, 6)
     if point == "mid_run":
         assert unanswered == []
-        while not any(line.endswith(" slow_step_2") for line in ledger(project)):
-            time.sleep(0.02)
+        _wait_for_node(project, "slow_step_2")
         assert first.process is not None
         os.kill(first.process.pid, signal.SIGKILL)
     _wait_until_dead(first)
@@ -234,8 +241,7 @@ def test_sigterm_requeues_a_run_that_opted_into_retry_and_the_next_start_runs_it
         params={"flaky": {"token": "drain", "mode": "hang"}},
         max_attempts=2,
     )["run_id"]
-    while not any(line.endswith(" lost_on_first_attempt") for line in ledger(project)):
-        time.sleep(0.02)
+    _wait_for_node(project, "lost_on_first_attempt")
     assert first.process is not None
     first.process.send_signal(signal.SIGTERM)
     assert first.process.wait(timeout=60) == 0
