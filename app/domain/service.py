@@ -301,7 +301,7 @@ class RunService:
             queued_at = utcnow()
 
             def insert() -> Run:
-                run: Run = Run(
+                run = Run(
                     run_id=run_id,
                     save_version=self._clock.next(queued_at),
                     status=RunStatus.QUEUED,
