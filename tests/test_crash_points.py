@@ -210,13 +210,16 @@ def test_max_attempts_is_a_strict_integer_from_1_to_5(service: ServiceProcess) -
     assert run["request"]["max_attempts"] == 1
 
 
+@pytest.mark.parametrize(
+    ("pipeline", "node"), [("crash", "exit_process"), ("segfault", "segfault")]
+)
 def test_a_poison_run_ends_failed_after_its_attempts_and_harms_no_other_run(
-    project: Path,
+    project: Path, pipeline: str, node: str
 ) -> None:
     service = ServiceProcess(project, workers=2).start()
     try:
         service.wait_for_workers(2)
-        poison = service.submit(pipeline_names=["crash"], max_attempts=3)["run_id"]
+        poison = service.submit(pipeline_names=[pipeline], max_attempts=3)["run_id"]
         innocent = [service.submit(pipeline_names=["noop"])["run_id"] for _ in range(20)]
         run = service.wait(poison, timeout=90)
         assert run["status"] == "failed"
@@ -225,7 +228,7 @@ def test_a_poison_run_ends_failed_after_its_attempts_and_harms_no_other_run(
         versions = _attempt_versions(service, poison)
         assert len(set(versions)) == 3
         executions = _executions(project)
-        assert [executions[(v, "exit_process")] for v in versions] == [1, 1, 1]
+        assert [executions[(v, node)] for v in versions] == [1, 1, 1]
         assert [service.wait(r, timeout=60)["status"] for r in innocent] == ["succeeded"] * 20
         service.wait_for_workers(2)  # every killed worker was replaced
     finally:
