@@ -113,6 +113,14 @@ class ServiceUnavailable(RetryLater):
     title = "The service cannot take this request now"
 
 
+class StorageFull(ServiceUnavailable):
+    """The run store cannot write: its disk is full. Nothing was stored; the service
+    goes on serving reads and takes writes again once space returns."""
+
+    code = "storage-full"
+    title = "The run store has no space left"
+
+
 class QueueFull(RetryLater):
     status = 429
     code = "queue-full"

@@ -8,6 +8,7 @@ from contextlib import ExitStack, asynccontextmanager
 
 from sqlalchemy.engine import make_url
 
+from app import faults
 from app.domain.service import RunService
 from app.kedro_bridge.inspector import KedroInspector
 from app.kedro_bridge.project import (
@@ -42,6 +43,7 @@ async def open_run_service(
     """Open store, project and pool; yield the started service; close all in reverse
     (the pool stops first), also when opening fails half-way."""
     disable_telemetry()
+    faults.arm_from_environment()  # test-only crash points; a no-op when unset
     location = project_location(settings)
     check_location(location)
     with ExitStack() as resources:

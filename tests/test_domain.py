@@ -7,10 +7,27 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app import faults
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.limits import ParamsRejected, check_params
+from app.domain.ports import Transition
 from app.domain.redaction import redact
-from app.domain.runs import TERMINAL_STATUSES, TRANSITIONS, Footprint, RunStatus, sources_of
+from app.domain.retry import requeue_instead
+from app.domain.runs import (
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    EventType,
+    FailureReason,
+    Footprint,
+    NodeStatus,
+    Run,
+    RunError,
+    RunEvent,
+    RunSpec,
+    RunStatus,
+    node_progress,
+    sources_of,
+)
 from app.domain.save_versions import SaveVersionClock, format_save_version, parse_save_version
 
 
@@ -173,3 +190,76 @@ def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_can
     cancelled = store_write_for(lost, stopping=False, cancel_pending={"r"})
     assert isinstance(cancelled, Transition)
     assert cancelled.target is RunStatus.CANCELLED
+
+
+def _lost(reason: FailureReason) -> Transition:
+    error = RunError(reason, "WorkerLost", "the worker died")
+    return Transition("r", RunStatus.FAILED, datetime.now(UTC), EventType.RUN_FAILED, error=error)
+
+
+def test_only_lost_runs_with_attempts_left_are_requeued() -> None:
+    versions = iter(["v2", "v3"])
+    requeued = requeue_instead(_lost(FailureReason.WORKER_LOST), 1, 2, lambda: next(versions))
+    assert (requeued.target, requeued.event, requeued.save_version) == (
+        RunStatus.QUEUED,
+        EventType.RUN_REQUEUED,
+        "v2",
+    )
+    assert requeued.event_data["reason"] == "worker_lost"
+    assert requeue_instead(_lost(FailureReason.INTERRUPTED), 1, 3, lambda: "v").target is (
+        RunStatus.QUEUED
+    )
+    for reason, attempts in [
+        (FailureReason.WORKER_LOST, 2),  # no attempt left
+        (FailureReason.ERROR, 1),  # the pipeline raised: never retried
+        (FailureReason.TIMEOUT, 1),
+    ]:
+        move = _lost(reason)
+        assert requeue_instead(move, attempts, 2, lambda: "v") is move
+    assert RunStatus.QUEUED in TRANSITIONS[RunStatus.RUNNING]
+    assert RunStatus.QUEUED not in TRANSITIONS[RunStatus.CANCELLING]
+
+
+def test_crash_points_parse_with_an_occurrence() -> None:
+    assert faults.parse("after_claim:3, after_insert_before_202") == {
+        "after_claim": 3,
+        "after_insert_before_202": 1,
+    }
+    assert faults.parse("") == {}
+    for bad, match in [
+        ("after_lunch", "unknown crash point"),
+        ("after_claim:0", "1 or more"),
+        ("after_claim:x", "invalid literal"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            faults.parse(bad)
+
+
+def test_node_progress_starts_again_with_each_attempt() -> None:
+    at = datetime.now(UTC)
+    run = Run(
+        run_id="r",
+        save_version="v1",
+        status=RunStatus.RUNNING,
+        spec=RunSpec(),
+        nodes=("a", "b"),
+        footprint=Footprint(),
+        env=None,
+        kedro_version="1.7.0",
+        project_commit=None,
+        queued_at=at,
+        attempts=2,
+        attempt_save_version="v2",
+    )
+    events = [
+        RunEvent("r", 1, EventType.NODE_STARTED, at, "a"),
+        RunEvent("r", 2, EventType.NODE_COMPLETED, at, "a"),
+        RunEvent("r", 3, EventType.NODE_STARTED, at, "b"),
+        RunEvent("r", 4, EventType.RUN_REQUEUED, at),
+        RunEvent("r", 5, EventType.NODE_STARTED, at, "a"),
+    ]
+    assert [n.status for n in node_progress(run, events)] == [
+        NodeStatus.RUNNING,
+        NodeStatus.PENDING,
+    ]
+    assert run.current_save_version == "v2"

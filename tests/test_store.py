@@ -151,3 +151,53 @@ def test_runs_stored_before_owners_existed_belong_to_anonymous(tmp_path: Path) -
         run.run_id
     ]
     migrated.close()
+
+
+def test_a_claim_counts_an_attempt_and_a_requeue_records_the_next_save_version(
+    store: SqlRunStore,
+) -> None:
+    clock = SaveVersionClock()
+    run = _run(clock)
+    claim = Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
+    store.insert_run(run, then=[claim])
+    retry_version = clock.next(T0)
+    requeue = Transition(
+        run.run_id, RunStatus.QUEUED, T0, EventType.RUN_REQUEUED, save_version=retry_version
+    )
+    assert store.write([requeue]) == [True]
+    stored = store.get_run(run.run_id)
+    assert stored is not None
+    assert (stored.status, stored.attempts) == (RunStatus.QUEUED, 1)
+    assert stored.current_save_version == retry_version != stored.save_version
+    assert store.last_save_version() == retry_version  # the clock resumes past retries
+    store.write([Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)])
+    cancel = Transition(run.run_id, RunStatus.CANCELLING, T0, EventType.RUN_CANCEL_REQUESTED)
+    # A cancelling run is never requeued: it ends cancelled.
+    assert store.write([cancel, requeue]) == [True, False]
+    stored = store.get_run(run.run_id)
+    assert stored is not None
+    assert (stored.status, stored.attempts) == (RunStatus.CANCELLING, 2)
+
+
+def test_migration_6_adds_attempts_to_a_store_without_them(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    old = SqlRunStore(url)
+    clock = SaveVersionClock()
+    started, waiting = _run(clock), _run(clock, "q")
+    claim = Transition(started.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
+    old.insert_run(started, then=[claim])
+    old.insert_run(waiting)
+    old.close()
+    with sqlite3.connect(tmp_path / "runs.db") as connection:  # as a store at step 4 was
+        connection.execute("ALTER TABLE runs DROP COLUMN attempts")
+        connection.execute("ALTER TABLE runs DROP COLUMN attempt_save_version")
+        connection.execute("DELETE FROM schema_version WHERE version = 6")
+    migrated = SqlRunStore(url)
+    try:
+        first, second = (migrated.get_run(r.run_id) for r in (started, waiting))
+        assert first is not None
+        assert second is not None
+        assert (first.attempts, second.attempts) == (1, 0)
+        assert first.attempt_save_version is None
+    finally:
+        migrated.close()

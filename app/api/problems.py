@@ -58,7 +58,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",
         429: "Too many runs are queued; retry after `Retry-After` seconds (an integer).",
-        503: "The service cannot take the request now; retry after `Retry-After` seconds.",
+        503: "The service cannot take the request now (it is stopping, or its run store's "
+        "disk is full and nothing was stored); retry after `Retry-After` seconds.",
     }
     return {
         status: {

@@ -181,7 +181,7 @@ async def get_run(
             "description": "Cancelled (a queued run) or stopping at its next node "
             "boundary (a running run; status `cancelling`)."
         },
-        **problem_responses(404, 409, 422),
+        **problem_responses(404, 409, 422, 503),
     },
 )
 async def cancel_run(run_id: RunId, service: RunServiceDep, caller: CallerDep) -> RunOut:

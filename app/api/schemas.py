@@ -72,6 +72,15 @@ class RunCreate(BaseModel):
         "At most the server's maximum; default: the server's default.",
     )
 
+    max_attempts: Annotated[int, Field(ge=1, le=5)] = Field(
+        1,
+        description="Opt-in retry: how many times the run may be handed to a worker. A run "
+        "whose worker process dies, or that is active when the service stops or crashes, goes "
+        "back to `queued` while it has attempts left (each attempt under a fresh "
+        "`save_version`); otherwise it fails. Errors, timeouts and cancels are never retried. "
+        "Default 1: no retry.",
+    )
+
     def to_spec(self) -> RunSpec:
         return RunSpec(
             pipeline_names=tuple(self.pipeline_names or ("__default__",)),
@@ -88,6 +97,7 @@ class RunCreate(BaseModel):
             is_async=self.is_async,
             params=dict(self.params or {}),
             timeout_seconds=self.timeout_seconds,
+            max_attempts=self.max_attempts,
         )
 
 
@@ -108,6 +118,7 @@ class RunRequestOut(BaseModel):
     is_async: bool
     params: dict[str, Any]
     timeout_seconds: float | None
+    max_attempts: int
 
 
 class RunErrorOut(BaseModel):
@@ -143,8 +154,13 @@ class RunSummary(BaseModel):
     status: RunStatus
     pipeline_names: list[str]
     save_version: str = Field(
-        description="What Kedro received as its run id: the save version "
-        "of every versioned dataset the run wrote."
+        description="What Kedro received as its run id for the latest attempt: the save "
+        "version of every versioned dataset it wrote. A retried run's earlier attempts are in "
+        "its `run_started` events."
+    )
+    attempts: int = Field(
+        description="How many times the run was handed to a worker (counted when it was "
+        "marked running); at most the request's `max_attempts`."
     )
     waiting_for: list[str] = Field(
         description="Runs this queued run waits for because they touch the same files."
@@ -268,7 +284,8 @@ def _summary_fields(view: RunView) -> dict[str, Any]:
         "run_id": run.run_id,
         "status": run.status,
         "pipeline_names": list(run.spec.pipeline_names),
-        "save_version": run.save_version,
+        "save_version": run.current_save_version,
+        "attempts": run.attempts,
         "waiting_for": view.waiting_for,
         "error": RunErrorOut(reason=error.reason, type=error.type, message=error.message)
         if error

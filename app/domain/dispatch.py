@@ -20,10 +20,24 @@ class QueuedRun:
     run_id: str = field(compare=False)
     footprint: Footprint = field(compare=False)
     spec: RunSpec = field(compare=False, default_factory=RunSpec)
+    attempts: int = field(compare=False, default=0)  # attempts made so far
+    retry_save_version: str | None = field(compare=False, default=None)
+
+    @property
+    def kedro_save_version(self) -> str:
+        """What Kedro gets for the next attempt: a retry has a save version of its own."""
+        return self.retry_save_version or self.save_version
 
     @classmethod
     def of(cls, run: Run) -> QueuedRun:
-        return cls(run.save_version, run.run_id, run.footprint, run.spec)
+        return cls(
+            run.save_version,
+            run.run_id,
+            run.footprint,
+            run.spec,
+            run.attempts,
+            run.attempt_save_version,
+        )
 
 
 class DispatchQueue:

@@ -27,7 +27,8 @@ from app.domain.runs import (
 @dataclass(frozen=True)
 class Transition:
     """Move a run to ``target`` (only from a state the transition table allows) and,
-    if that happened, record ``event``. Applied atomically with the rest of its batch."""
+    if that happened, record ``event``. Applied atomically with the rest of its batch.
+    A move to RUNNING counts one more attempt."""
 
     run_id: str
     target: RunStatus
@@ -35,6 +36,8 @@ class Transition:
     event: EventType
     error: RunError | None = None
     event_data: dict[str, object] = field(default_factory=dict)
+    # A move to QUEUED (a retry): the fresh save version of the next attempt.
+    save_version: str | None = None
 
 
 @dataclass(frozen=True)

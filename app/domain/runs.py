@@ -25,10 +25,18 @@ TERMINAL_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.
 ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.CANCELLING})
 
 # The one table of allowed moves. Terminal states have no way out.
+# RUNNING -> QUEUED is a retry (the request opted in with max_attempts); a cancelling
+# run is never requeued: it ends cancelled.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
     RunStatus.RUNNING: frozenset(
-        {RunStatus.CANCELLING, RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+        {
+            RunStatus.QUEUED,
+            RunStatus.CANCELLING,
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.CANCELLED,
+        }
     ),
     RunStatus.CANCELLING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.SUCCEEDED: frozenset(),
@@ -56,6 +64,7 @@ class EventType(StrEnum):
     NODE_COMPLETED = "node_completed"
     NODE_FAILED = "node_failed"
     RUN_CANCEL_REQUESTED = "run_cancel_requested"
+    RUN_REQUEUED = "run_requeued"  # the worker or the service was lost; another attempt follows
     RUN_SUCCEEDED = "run_succeeded"
     RUN_FAILED = "run_failed"
     RUN_CANCELLED = "run_cancelled"
@@ -86,6 +95,7 @@ class RunSpec:
     is_async: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     timeout_seconds: float | None = None  # None: the server's default
+    max_attempts: int = 1  # >1: a run lost with its worker or the service is retried
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -103,6 +113,7 @@ class RunSpec:
             "is_async": self.is_async,
             "params": self.params,
             "timeout_seconds": self.timeout_seconds,
+            "max_attempts": self.max_attempts,
         }
 
     @classmethod
@@ -128,6 +139,7 @@ class RunSpec:
             is_async=bool(record.get("is_async", False)),
             params=dict(record.get("params") or {}),
             timeout_seconds=record.get("timeout_seconds"),
+            max_attempts=int(record.get("max_attempts", 1)),
         )
 
 
@@ -215,6 +227,15 @@ class Run:
     cancel_requested_at: datetime | None = None
     error: RunError | None = None
     owner: str = "anonymous"  # the caller that created it (see app.domain.callers)
+    attempts: int = 0  # times the run was handed to a worker (counted when claimed)
+    attempt_save_version: str | None = None  # the save version of a retry, if any
+
+    @property
+    def current_save_version(self) -> str:
+        """What Kedro receives (or received) for the run's latest attempt. A retry gets a
+        fresh one: its versioned datasets cannot reuse a version an earlier attempt may
+        have begun to write (Kedro refuses to save over an existing version)."""
+        return self.attempt_save_version or self.save_version
 
 
 @dataclass(frozen=True)
@@ -250,6 +271,9 @@ def node_progress(run: Run, events: list[RunEvent]) -> list[NodeProgress]:
     started: dict[str, datetime] = {}
     finished: dict[str, tuple[NodeStatus, datetime]] = {}
     for event in events:
+        if event.type is EventType.RUN_REQUEUED:  # a new attempt starts from scratch
+            started.clear()
+            finished.clear()
         if event.node is None:
             continue
         if event.type is EventType.NODE_STARTED:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from app import faults
 from app.domain import reports
 from app.domain.callers import ANONYMOUS, Caller
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
@@ -38,6 +39,7 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
+from app.domain.retry import requeue_instead
 from app.domain.runs import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -64,6 +66,7 @@ from app.errors import (
     RunNotFound,
     RunStateConflict,
     ServiceUnavailable,
+    StorageFull,
 )
 
 logger = logging.getLogger("kedro_runs.service")
@@ -131,6 +134,7 @@ class RunService:
         self._pipelines_of: dict[str, list[str]] = {}
         self._owners: dict[str, str] = {}  # for the state-change feed, filtered by caller
         self._started_at: dict[str, datetime] = {}
+        self._active: dict[str, QueuedRun] = {}  # runs handed to a worker, with their attempt
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
 
@@ -178,7 +182,7 @@ class RunService:
     ) -> None:
         active = await self._read(lambda: self._store.runs_in(sorted(ACTIVE_STATUSES)))
         now = utcnow()
-        writes: list[StoreWrite] = []
+        writes: list[Transition] = []
         for run in active:
             self._pipelines_of.setdefault(run.run_id, list(run.spec.pipeline_names))
             self._owners.setdefault(run.run_id, run.owner)
@@ -196,20 +200,28 @@ class RunService:
                 )
             else:
                 error = RunError(reason, "RunInterrupted", detail)
+                failed = Transition(
+                    run.run_id,
+                    RunStatus.FAILED,
+                    now,
+                    EventType.RUN_FAILED,
+                    error=error,
+                    event_data=error_data(error),
+                )
+                # Requeued runs are picked up by the next start (or this one).
                 writes.append(
-                    Transition(
-                        run.run_id,
-                        RunStatus.FAILED,
-                        now,
-                        EventType.RUN_FAILED,
-                        error=error,
-                        event_data=error_data(error),
+                    requeue_instead(
+                        failed, run.attempts, run.spec.max_attempts, self._next_save_version
                     )
                 )
             self._queue.finish(run.run_id)
+            self._active.pop(run.run_id, None)
         if writes:
             await self._write(writes)
-            logger.warning("%d run(s) ended: %s", len(writes), detail)
+            requeued = sum(1 for write in writes if write.target is RunStatus.QUEUED)
+            logger.warning(
+                "%d run(s) ended, %d requeued: %s", len(writes) - requeued, requeued, detail
+            )
 
     # -- commands -------------------------------------------------------------
 
@@ -325,12 +337,12 @@ class RunService:
                     queued_at=queued_at,
                     owner=owner,
                 )
-                self._store.insert_run(
-                    run, then=[self._claim(run_id)] if start_now else [], key=key
-                )
+                claim = [self._claim(QueuedRun.of(run))] if start_now else []
+                self._store.insert_run(run, then=claim, key=key)
                 return run
 
             run = await self._on_writer(insert)
+            faults.reached("after_insert_before_202")
             self._pipelines_of[run_id] = list(spec.pipeline_names)
             self._owners[run_id] = owner
             logger.info("run %s queued", run_id, extra={"run_id": run_id})
@@ -600,6 +612,7 @@ class RunService:
         Ends after the ``_STOP`` marker, once everything before it is applied."""
         unapplied: list[reports.Report] = []
         stop = False
+        disk_full = False  # logged once per episode, not on every retry
         while not stop or unapplied:
             if not unapplied:
                 unapplied.append(await self._inbox.get())
@@ -612,16 +625,25 @@ class RunService:
                     unapplied = []
                     if not stop:
                         await self._dispatch()
+                if disk_full:
+                    logger.warning("the run store can write again")
+                disk_full = False
+                continue
+            except StorageFull:
+                if not disk_full:
+                    logger.warning("the run store's disk is full; retrying until it is not")
+                disk_full = True
             except Exception:
                 logger.exception("failed to record worker reports or dispatch; retrying")
-                await asyncio.sleep(0.5)
-                if not unapplied and not stop:
-                    self._inbox.put_nowait(reports.CapacityChanged())
+            await asyncio.sleep(0.5)
+            if not unapplied and not stop:  # the dispatch failed: try it again
+                self._inbox.put_nowait(reports.CapacityChanged())
 
     async def _apply_reports(self, batch: list[reports.Report]) -> None:
         writes: list[StoreWrite] = []
-        finished: list[str] = []
         for report in batch:
+            if isinstance(report, reports.RunSucceeded | reports.RunFailed | reports.RunCancelled):
+                faults.reached("after_run_before_status")
             write = store_write_for(
                 report,
                 stopping=self._stopping,
@@ -630,18 +652,36 @@ class RunService:
             )
             if write is None:
                 continue
+            if isinstance(write, Transition) and write.run_id in self._active:
+                active = self._active[write.run_id]
+                write = requeue_instead(
+                    write, active.attempts, active.spec.max_attempts, self._next_save_version
+                )
             writes.append(write)
+        applied = await self._write(writes) if writes else []
+        for write, ok in zip(writes, applied, strict=True):
             if isinstance(write, Transition):
-                finished.append(write.run_id)
-        if writes:
-            await self._write(writes)
-        for run_id in finished:
-            self._queue.finish(run_id)
-            self._cancel_pending.discard(run_id)
-            timer = self._grace_timers.pop(run_id, None)
+                self._attempt_ended(write, ok)
+
+    def _attempt_ended(self, move: Transition, applied: bool) -> None:
+        """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
+        self._queue.finish(move.run_id)
+        self._cancel_pending.discard(move.run_id)
+        active = self._active.pop(move.run_id, None)
+        timers = [self._grace_timers.pop(move.run_id, None)]
+        if move.target is RunStatus.QUEUED:
+            timers.append(self._timeout_timers.pop(move.run_id, None))
+            if applied and active is not None:
+                self._queue.enqueue(replace(active, retry_save_version=move.save_version))
+                logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
+        else:
+            self._wake_waiters(move.run_id)
+        for timer in timers:
             if timer is not None:
                 timer.cancel()
-            self._wake_waiters(run_id)
+
+    def _next_save_version(self) -> str:
+        return self._clock.next(utcnow())
 
     async def _dispatch(self) -> None:
         """Start every queued run that may start now. Call with the lock held.
@@ -654,7 +694,7 @@ class RunService:
         startable = self._queue.startable(self._free_slots())
         if not startable:
             return
-        claimed = await self._write([self._claim(queued.run_id) for queued in startable])
+        claimed = await self._write([self._claim(queued) for queued in startable])
         for queued, ok in zip(startable, claimed, strict=True):
             if ok:
                 self._start(queued)
@@ -662,11 +702,24 @@ class RunService:
                 self._queue.remove_queued(queued.run_id)
 
     @staticmethod
-    def _claim(run_id: str) -> Transition:
-        return Transition(run_id, RunStatus.RUNNING, utcnow(), EventType.RUN_STARTED)
+    def _claim(queued: QueuedRun) -> Transition:
+        """Mark the run running: its next attempt, under the save version Kedro gets."""
+        return Transition(
+            queued.run_id,
+            RunStatus.RUNNING,
+            utcnow(),
+            EventType.RUN_STARTED,
+            event_data={
+                "attempt": queued.attempts + 1,
+                "save_version": queued.kedro_save_version,
+            },
+        )
 
     def _start(self, queued: QueuedRun) -> None:
         """Hand a claimed run to a worker. Call with the lock held."""
+        faults.reached("after_claim")
+        queued = replace(queued, attempts=queued.attempts + 1)
+        self._active[queued.run_id] = queued
         now = utcnow()
         self._started_at[queued.run_id] = now
         timeout = queued.spec.timeout_seconds or self._default_timeout
@@ -675,7 +728,7 @@ class RunService:
         )
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
-        self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
+        self._executor.execute(RunAssignment(queued.run_id, queued.kedro_save_version, queued.spec))
 
     def _time_out(self, run_id: str, timeout: float) -> None:
         self._timeout_timers.pop(run_id, None)

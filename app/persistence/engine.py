@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import sqlite3
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +43,27 @@ def open_engine(url: str, *, writer: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+
+
+def is_storage_full(error: BaseException) -> bool:
+    """Whether ``error`` (as raised by SQLAlchemy, or below it) means the disk is full:
+    SQLITE_FULL, PostgreSQL's disk_full, or ENOSPC from the file system."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if isinstance(seen, sqlite3.Error) and (
+            getattr(seen, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(seen)
+        ):
+            return True
+        if getattr(seen, "pgcode", None) == _PG_DISK_FULL:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def is_sqlite(engine: Engine) -> bool:

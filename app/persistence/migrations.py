@@ -57,12 +57,27 @@ def _run_owner(connection: Connection) -> None:
         )
 
 
+def _run_attempts(connection: Connection) -> None:
+    # Independent of step 5 (another change); checks the columns itself, so it applies
+    # to stores at any earlier step and to ones created from the current tables.py.
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "attempts" not in columns:
+        connection.exec_driver_sql(
+            "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
+        )
+        # Runs that started before this step had one attempt.
+        connection.exec_driver_sql("UPDATE runs SET attempts = 1 WHERE started_at IS NOT NULL")
+    if "attempt_save_version" not in columns:
+        connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN attempt_save_version VARCHAR(32)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
     (3, _run_outputs),
     (4, _idempotency_keys),
     (5, _run_owner),
+    (6, _run_attempts),
 ]
 
 

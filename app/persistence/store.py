@@ -33,9 +33,12 @@ from app.domain.runs import (
     RunStatus,
     sources_of,
 )
-from app.persistence.engine import lock_sqlite_store, open_engine
+from app.errors import StorageFull
+from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
+
+STORAGE_FULL_RETRY_SECONDS = 30
 
 _TERMINAL_EVENTS = frozenset(
     {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
@@ -70,8 +73,9 @@ class SqlRunStore:
         self._last_seq[run.run_id] = 0  # a new run has no events yet
         try:
             self._insert_run(run, then, key)
-        except BaseException:
+        except BaseException as error:
             self._last_seq = seqs_before
+            _raise_if_full(error)
             raise
 
     def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
@@ -121,8 +125,9 @@ class SqlRunStore:
         try:
             with self._writer.begin() as connection:
                 return [self._apply(connection, write) for write in writes]
-        except BaseException:
+        except BaseException as error:
             self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
+            _raise_if_full(error)
             raise
 
     # -- reads ----------------------------------------------------------------
@@ -218,8 +223,10 @@ class SqlRunStore:
 
     def last_save_version(self) -> str | None:
         with self._reader.connect() as connection:
-            last = connection.scalar(select(func.max(runs.c.save_version)))
-        return str(last) if last is not None else None
+            first = connection.scalar(select(func.max(runs.c.save_version)))
+            retried = connection.scalar(select(func.max(runs.c.attempt_save_version)))
+        issued = [str(version) for version in (first, retried) if version is not None]
+        return max(issued) if issued else None
 
     def _apply(self, connection: Connection, write: StoreWrite) -> bool:
         if isinstance(write, AppendEvent):
@@ -268,6 +275,15 @@ class SqlRunStore:
             self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
 
 
+def _raise_if_full(error: BaseException) -> None:
+    """The transaction rolled back; a full disk is told to the caller as StorageFull."""
+    if is_storage_full(error):
+        raise StorageFull(
+            "The run store's disk is full; nothing was stored. Retry later.",
+            retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
+        ) from error
+
+
 def _append_logs(connection: Connection, logs: AppendLogs) -> None:
     if logs.lines:
         last = connection.scalar(
@@ -304,6 +320,9 @@ def _transition(connection: Connection, move: Transition) -> bool:
     values: dict[str, Any] = {"status": str(move.target)}
     if move.target is RunStatus.RUNNING:
         values["started_at"] = move.at
+        values["attempts"] = runs.c.attempts + 1
+    elif move.target is RunStatus.QUEUED:
+        values["attempt_save_version"] = move.save_version
     elif move.target is RunStatus.CANCELLING:
         values["cancel_requested_at"] = move.at
     elif move.target in TERMINAL_STATUSES:
@@ -363,4 +382,6 @@ def _run_from_row(row: Row[Any]) -> Run:
         cancel_requested_at=row.cancel_requested_at,
         error=error,
         owner=row.owner,
+        attempts=int(row.attempts),
+        attempt_save_version=row.attempt_save_version,
     )

@@ -66,6 +66,9 @@ runs = Table(
     Column("outputs", Text),
     # The caller (API key name) that created the run (migration 5).
     Column("owner", String(64), nullable=False, server_default="anonymous"),
+    # Times handed to a worker, and the save version of the latest retry (migration 6).
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("attempt_save_version", String(32)),
     Index("ix_runs_status_save_version", "status", "save_version"),
     Index("ix_runs_owner_save_version", "owner", "save_version"),
 )

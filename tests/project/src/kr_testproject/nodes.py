@@ -109,3 +109,19 @@ def chatter(token: str, count: int, seconds: float) -> int:
 
 def many_numbers(count: int) -> list[int]:
     return list(range(count))
+
+
+def lost_on_first_attempt(token: str, mode: str) -> str:
+    """Loses its worker the first time it runs for ``token`` (a marker file under
+    ``data/flaky`` remembers that it did): ``exit`` kills the process, ``hang`` blocks
+    until the service stops it. Later attempts succeed."""
+    from pathlib import Path
+
+    marker = Path(__file__).resolve().parents[2] / "data" / "flaky" / token
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        if mode == "exit":
+            os._exit(3)
+        time.sleep(3600)
+    return f"attempt after the first for {token}"

@@ -106,6 +106,16 @@ def register_pipelines() -> dict[str, Pipeline]:
         ),
         "numbers": Pipeline([node(nodes.many_numbers, "params:count", "numbers", name="numbers")]),
         "typed": Pipeline([node(nodes.echo_payload, "params:payload", "typed_out", name="typed")]),
+        "flaky": Pipeline(
+            [
+                node(
+                    nodes.lost_on_first_attempt,
+                    ["params:flaky.token", "params:flaky.mode"],
+                    "flaky_out",
+                    name="lost_on_first_attempt",
+                )
+            ]
+        ),
         "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
         "fail": Pipeline(
             [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
