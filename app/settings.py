@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),
     ] = None
+    allowed_protocols: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=50,
+            description="Protocols caller params may point a dataset at. `file` (the "
+            "default, alone) means local paths, which must stay under data_root; any other "
+            "protocol listed (e.g. `s3`) is allowed anywhere.",
+        ),
+    ] = ["file"]
     cancel_grace_seconds: Annotated[
         float,
         Field(

@@ -2,6 +2,8 @@
 
 Pure ASGI middleware: a declared ``Content-Length`` over the cap is refused at
 once; a chunked body is counted as it arrives and refused the moment it passes.
+A body with a ``Content-Encoding`` (gzip, deflate, ...) is refused with 415: the
+service never decompresses, so a small compressed body cannot expand past the cap.
 """
 
 from __future__ import annotations
@@ -31,9 +33,21 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        encoding = _header(scope, b"content-encoding")
+        if encoding is not None and encoding.strip().lower() not in {b"", b"identity"}:
+            await _refuse(
+                scope,
+                send,
+                415,
+                "unsupported-encoding",
+                "Unsupported content encoding",
+                "Request bodies must not be compressed or encoded (Content-Encoding); "
+                "send plain JSON.",
+            )
+            return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await self._refuse(scope, send)
+            await self._too_large(scope, send)
             return
         received = 0
         response_started = False
@@ -57,37 +71,55 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._refuse(scope, send)
+                await self._too_large(scope, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_BASE + "body-too-large",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"The request body is larger than {self.max_bytes} bytes.",
-                "instance": scope.get("path"),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await _refuse(
+            scope,
+            send,
+            413,
+            "body-too-large",
+            "Request body too large",
+            f"The request body is larger than {self.max_bytes} bytes.",
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(
+    scope: Scope, send: Send, status: int, code: str, title: str, detail: str
+) -> None:
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path"),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            return bytes(value)
+    return None
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    value = _header(scope, b"content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -53,6 +53,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The run is in a state that does not allow this, or a request with the same "
         "Idempotency-Key is still being handled.",
         413: "The request body is larger than the limit (1 MiB by default).",
+        415: "The request body is compressed or otherwise encoded (`Content-Encoding`); "
+        "send it as plain JSON.",
         500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",
         429: "Too many runs are queued; retry after `Retry-After` seconds (an integer).",
@@ -82,11 +84,15 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
             if "422" in responses:
                 statuses.append(422)
             if "requestBody" in operation:
-                statuses += [400, 413, 422]
+                statuses += [400, 413, 415, 422]
             for status, entry in problem_responses(*statuses).items():
                 responses[str(status)] = entry
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -112,7 +118,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
             FieldErrorOut(
-                loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
+                # A location names keys the caller chose (load_versions, params): cut them,
+                # so a problem never echoes huge input.
+                loc=[p if isinstance(p, int) else _cut(str(p)) for p in e["loc"]],
                 msg=str(e["msg"])[:1000],
                 type=str(e["type"]),
             )

@@ -45,7 +45,7 @@ def check_params(params: dict[str, Any]) -> None:
                         f"{path}: key {key[:40]!r} must be non-empty and contain no '.'; "
                         "nest objects instead"
                     )
-                visit(item, f"{path}.{key}", depth + 1)
+                visit(item, f"{path}.{_short(key)}", depth + 1)
         elif isinstance(value, list):
             if len(value) > MAX_LIST_ITEMS:
                 raise ParamsRejected(f"{path}: a list longer than {MAX_LIST_ITEMS} items")
@@ -62,6 +62,11 @@ def check_params(params: dict[str, Any]) -> None:
             raise ParamsRejected(f"{path}: unsupported value type {type(value).__name__}")
 
     visit(params, "params", 0)
+
+
+def _short(key: str) -> str:
+    """A key as a problem shows it: never more than 40 characters of caller input."""
+    return key if len(key) <= 40 else key[:39] + "…"
 
 
 def _check_string(text: str, where: str) -> None:

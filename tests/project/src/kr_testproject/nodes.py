@@ -109,3 +109,23 @@ def chatter(token: str, count: int, seconds: float) -> int:
 
 def many_numbers(count: int) -> list[int]:
     return list(range(count))
+
+
+def leak_secrets(payload: str) -> str:
+    """Logs, then raises, messages holding the secret in ``KR_CANARY`` in every shape
+    a credential takes in the wild; the service must redact them all."""
+    import logging
+
+    canary = os.environ.get("KR_CANARY", "no-canary")
+    shapes = [
+        f"postgresql://u:{canary}@h/db",
+        f"https://b.s3/x?X-Amz-Signature={canary}",
+        f"host=h password={canary}",
+        f"Authorization: Bearer {canary}",
+        f"aws_secret_access_key='{canary}'",
+    ]
+    logger = logging.getLogger(__name__)
+    for shape in shapes:
+        logger.warning("connecting with %s", shape)
+    logger.error("environment: %s", os.environ.get("KR_CANARY_DB", ""))
+    raise ConnectionError("could not connect: " + " | ".join(shapes))
