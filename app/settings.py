@@ -68,10 +68,10 @@ class Settings(BaseSettings):
         ),
     ] = 1000
     run_timeout_seconds: Annotated[
-        float, Field(gt=0, description="Timeout of a run that asks for none.")
+        float, Field(gt=0, le=366 * 86400, description="Timeout of a run that asks for none.")
     ] = 24 * 3600.0
     max_run_timeout_seconds: Annotated[
-        float, Field(gt=0, description="Longest timeout a run may ask for.")
+        float, Field(gt=0, le=366 * 86400, description="Longest timeout a run may ask for.")
     ] = 7 * 24 * 3600.0
     idempotency_ttl_seconds: Annotated[
         float, Field(gt=0, le=30 * 86400, description="How long an Idempotency-Key holds.")

@@ -4,6 +4,8 @@ Pure ASGI middleware: a declared ``Content-Length`` over the cap is refused at
 once; a chunked body is counted as it arrives and refused the moment it passes.
 A body with a ``Content-Encoding`` (gzip, deflate, ...) is refused with 415: the
 service never decompresses, so a small compressed body cannot expand past the cap.
+Headers over ``MAX_HEADER_BYTES`` in all are a 431 and a URL (path and query) over
+``MAX_URL_BYTES`` a 414: uvicorn's httptools parser sets no limit of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_URL_BYTES = 32 * 1024  # uvicorn itself answers 400 past 64 KiB
 
 
 class BodyTooLarge(HTTPException):
@@ -32,6 +37,10 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        refusal = _oversized(scope)
+        if refusal is not None:
+            await _refuse(scope, send, *refusal)
             return
         encoding = _header(scope, b"content-encoding")
         if encoding is not None and encoding.strip().lower() not in {b"", b"identity"}:
@@ -108,6 +117,21 @@ async def _refuse(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _oversized(scope: Scope) -> tuple[int, str, str, str] | None:
+    headers = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+    if headers > MAX_HEADER_BYTES:
+        return (
+            431,
+            "headers-too-large",
+            "Request headers too large",
+            f"The request headers are larger than {MAX_HEADER_BYTES} bytes in all.",
+        )
+    url = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    if url > MAX_URL_BYTES:
+        return 414, "uri-too-long", "URI too long", f"The URL is longer than {MAX_URL_BYTES} bytes."
+    return None
 
 
 def _header(scope: Scope, wanted: bytes) -> bytes | None:

@@ -44,7 +44,7 @@ async def snapshot(
     params: Annotated[
         str | None,
         Query(
-            max_length=64 * 1024,
+            max_length=16 * 1024,
             description="Runtime parameters for this snapshot, in `kedro run --params` "
             "format (e.g. `version=02,model.lr=0.01`). Values must not contain commas.",
         ),

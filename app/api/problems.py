@@ -53,6 +53,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The run is in a state that does not allow this, or a request with the same "
         "Idempotency-Key is still being handled.",
         413: "The request body is larger than the limit (1 MiB by default).",
+        414: "The URL is longer than 32 KiB.",
+        431: "The request headers are larger than 32 KiB in all.",
         415: "The request body is compressed or otherwise encoded (`Content-Encoding`); "
         "send it as plain JSON.",
         500: "The service failed unexpectedly; the error is logged, not returned.",
@@ -80,7 +82,7 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            statuses = [500]
+            statuses = [414, 431, 500]
             if "422" in responses:
                 statuses.append(422)
             if "requestBody" in operation:

@@ -23,6 +23,7 @@ from app.domain.views import RunView
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 NameList = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
+MAX_TIMEOUT_SECONDS = 366 * 86400  # no server may allow more (settings)
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -66,7 +67,9 @@ class RunCreate(BaseModel):
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
         return validated_params(params)
 
-    timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    timeout_seconds: (
+        Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None
+    ) = Field(
         None,
         description="Stop the run (failed, reason `timeout`) if it runs longer than this. "
         "At most the server's maximum; default: the server's default.",
