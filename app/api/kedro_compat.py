@@ -4,6 +4,7 @@ through the same pool, store and conflict-aware dispatch as ``POST /runs``."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated
 
@@ -63,7 +64,10 @@ async def snapshot(
         status="success",
         metadata=result.metadata,
         pipelines=result.pipelines,
-        datasets=result.datasets,
+        datasets={
+            name: dataclasses.replace(d, filepath=redact(d.filepath)) if d.filepath else d
+            for name, d in result.datasets.items()
+        },
         parameters=result.parameters,
     )
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
+from app.domain.redaction import redact
 from app.errors import InvalidRequest, RetryLater, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -29,13 +30,24 @@ def problem_response(
     errors: list[FieldErrorOut] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    # Problems quote what the caller sent (names, paths, keys in `loc`): never a
+    # credential in it, and never more than a few characters of any one key.
     body = Problem(
         type=PROBLEM_BASE + code,
         title=title,
         status=status,
-        detail=detail,
-        instance=instance,
-        errors=errors,
+        detail=redact(detail),
+        instance=redact(instance) if instance else None,
+        errors=[
+            FieldErrorOut(
+                loc=[p if isinstance(p, int) else _cut(redact(p)) for p in e.loc],
+                msg=redact(e.msg),
+                type=e.type,
+            )
+            for e in errors
+        ]
+        if errors is not None
+        else None,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -120,9 +132,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
             FieldErrorOut(
-                # A location names keys the caller chose (load_versions, params): cut them,
-                # so a problem never echoes huge input.
-                loc=[p if isinstance(p, int) else _cut(str(p)) for p in e["loc"]],
+                loc=[p if isinstance(p, int) else str(p) for p in e["loc"]],
                 msg=str(e["msg"])[:1000],
                 type=str(e["type"]),
             )

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.domain.limits import MAX_LIST_ITEMS, validated_params
 from app.domain.ports import StoredLogLine
+from app.domain.redaction import redact_values
 from app.domain.runs import (
     EventType,
     FailureReason,
@@ -109,7 +110,10 @@ class RunRequestOut(BaseModel):
     only_missing_outputs: bool
     runner: str
     is_async: bool
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="As given, except that secret-shaped strings (URL credentials, "
+        "`password=...`, bearer tokens, ...) show as `<redacted>`."
+    )
     timeout_seconds: float | None
 
 
@@ -250,7 +254,7 @@ def run_out(view: RunView) -> RunOut:
     run = view.run
     return RunOut(
         **_summary_fields(view),
-        request=RunRequestOut(**run.spec.to_record()),
+        request=_request_out(run.spec.to_record()),
         env=run.env,
         kedro_version=run.kedro_version,
         project_commit=run.project_commit,
@@ -262,6 +266,12 @@ def run_out(view: RunView) -> RunOut:
             for n in view.nodes
         ],
     )
+
+
+def _request_out(record: dict[str, Any]) -> RunRequestOut:
+    # Params are stored as given (a run needs them to execute, and again after a
+    # restart) but never echoed with a secret in them.
+    return RunRequestOut(**{**record, "params": redact_values(record["params"])})
 
 
 def _summary_fields(view: RunView) -> dict[str, Any]:

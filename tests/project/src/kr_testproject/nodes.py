@@ -111,6 +111,10 @@ def many_numbers(count: int) -> list[int]:
     return list(range(count))
 
 
+def read_text(text: str) -> str:
+    return text
+
+
 def leak_secrets(payload: str) -> str:
     """Logs, then raises, messages holding the secret in ``KR_CANARY`` in every shape
     a credential takes in the wild; the service must redact them all."""
@@ -127,5 +131,6 @@ def leak_secrets(payload: str) -> str:
     logger = logging.getLogger(__name__)
     for shape in shapes:
         logger.warning("connecting with %s", shape)
-    logger.error("environment: %s", os.environ.get("KR_CANARY_DB", ""))
+    logger.error("database: %s", os.environ.get("KR_CANARY_DB", ""))
+    logger.error("AWS_SECRET_ACCESS_KEY=%s", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
     raise ConnectionError("could not connect: " + " | ".join(shapes))

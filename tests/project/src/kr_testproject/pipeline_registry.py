@@ -133,5 +133,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         "secrets": Pipeline(
             [node(nodes.leak_secrets, "params:payload", "secrets_out", name="leak_secrets")]
         ),
+        # Reads `secret_store`, which only tests/test_secrets.py defines (with credentials).
+        "secret_read": Pipeline(
+            [node(nodes.read_text, "secret_store", "secret_copy", name="read_secret_store")]
+        ),
         **_hostile(),
     }
