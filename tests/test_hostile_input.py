@@ -373,3 +373,36 @@ def test_kedro_compatible_run_refuses_the_same(
     else:
         assert response.status_code == 422, response.text[:500]
         assert response.headers["content-type"] == PROBLEM
+
+
+# -- the guard's rules, in-process ------------------------------------------------------
+
+
+def test_other_protocols_only_when_the_server_allows_them(tmp_path: Path) -> None:
+    from app.kedro_bridge.catalog_guard import Policy, location_problem
+
+    root = tmp_path / "data"
+    root.mkdir()
+    local_only = Policy(str(root))
+    with_s3 = Policy(str(root), frozenset({"file", "s3"}))
+    assert location_problem(f"{root}/a/b.csv", local_only) is None
+    assert location_problem(f"file://{root}/a.csv", local_only) is None
+    assert "protocol 's3'" in str(location_problem("s3://bucket/x", local_only))
+    assert location_problem("s3://bucket/x", with_s3) is None
+    assert "protocol 'memory'" in str(location_problem("memory://x", with_s3))
+    assert "outside" in str(location_problem(f"{root}/../x", with_s3))  # local still contained
+
+
+def test_behaviour_covers_nested_wrappers() -> None:
+    from app.kedro_bridge.catalog_guard import behaviour
+
+    wrapper = {
+        "type": "partitions.PartitionedDataset",
+        "dataset": {"type": "text.TextDataset", "load_args": {"engine": "c"}},
+        "credentials": {"sha256": "x"},
+    }
+    changed = {**wrapper, "dataset": {"type": PICKLE, "load_args": {"engine": "c"}}}
+    assert behaviour(wrapper) != behaviour(changed)
+    assert ("dataset.load_args.engine", '"c"') in behaviour(wrapper)
+    shorthand = {"type": "partitions.PartitionedDataset", "dataset": "text.TextDataset"}
+    assert behaviour(shorthand) != behaviour({**shorthand, "dataset": PICKLE})

@@ -68,6 +68,7 @@ def _exercise(service: ServiceProcess, call: Recorder) -> None:
         {"pipeline_names": ["secrets"]},
         {"pipeline_names": ["secret_read"]},
         {"pipeline_names": ["noop"], "params": SECRET_PARAMS},
+        {"pipeline_names": ["free_output"], "params": {"payload": SECRET_PARAMS["db"]}},
     ):
         response = call("POST", "/runs", json=body)
         assert response.status_code == 202, response.text
@@ -75,7 +76,9 @@ def _exercise(service: ServiceProcess, call: Recorder) -> None:
     for run_id in runs:
         call("GET", f"/runs/{run_id}", params={"wait": 30})
     ended = [service.wait(run_id) for run_id in runs]
-    assert [run["status"] for run in ended] == ["failed", "failed", "succeeded"]
+    assert [run["status"] for run in ended] == ["failed", "failed", "succeeded", "succeeded"]
+    free = call("GET", f"/runs/{runs[3]}/outputs").json()["free"]
+    assert free[0]["value"] == "postgresql://<redacted>@h/db"
     assert ended[0]["error"]["message"].count("<redacted>") >= 5
     shown = call("GET", f"/runs/{runs[2]}").json()["request"]["params"]
     assert shown["db"] == "postgresql://<redacted>@h/db"
