@@ -120,7 +120,9 @@ def params_driven_errors(
             problem = location_problem(moved.location, policy)
             if problem:
                 errors.append(
-                    _error(f"params would move dataset {name!r}: {problem}", problem_code(problem))
+                    _error(
+                        f"params may not move dataset {name!r} ({problem})", problem_code(problem)
+                    )
                 )
     return errors
 
