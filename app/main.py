@@ -56,7 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     metrics = MetricsPlugin()
     app.state.metrics = metrics
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.state.stream_limits = streams.StreamLimits(

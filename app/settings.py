@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     ] = 10.0
     worker_start_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
+    body_timeout_seconds: Annotated[
+        float,
+        Field(gt=0, le=3600, description="A request body must have arrived within this (408)."),
+    ] = 30.0
     sse_heartbeat_seconds: Annotated[
         float, Field(gt=0, le=60, description="Comment heartbeat interval of event streams.")
     ] = 15.0

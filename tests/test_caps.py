@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +172,31 @@ def test_a_long_but_parseable_request_id_is_replaced(service: ServiceProcess) ->
     assert response.status_code == 200
     assert response.headers["x-request-id"] != "i" * 129
     assert len(response.headers["x-request-id"]) <= 128
+
+
+def test_a_slow_loris_body_gets_408_and_blocks_nobody(project: Path) -> None:
+    service = ServiceProcess(project, workers=1, env={"KEDRO_RUNS_BODY_TIMEOUT_SECONDS": "1"})
+    service.start()
+    try:
+        head = (
+            "POST /runs HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            "content-length: 100\r\n\r\n"
+        )
+        with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:
+            sock.sendall(head.encode() + b'{"pipeline_names"')
+            started = time.monotonic()
+            # Meanwhile the service answers others and runs their runs.
+            run = service.submit(pipeline_names=["noop"])
+            assert service.wait(run["run_id"])["status"] == "succeeded"
+            for _ in range(20):  # a byte now and then, as a slow-loris client does
+                with contextlib.suppress(OSError):
+                    sock.sendall(b" ")
+                time.sleep(0.1)
+            reply = sock.recv(4096)
+            waited = time.monotonic() - started
+        print(f"slow body refused after {waited:.2f} s")
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"application/problem+json" in reply
+        assert len(service.client.get("/runs").json()["items"]) == 1
+    finally:
+        service.stop()

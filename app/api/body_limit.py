@@ -6,10 +6,13 @@ A body with a ``Content-Encoding`` (gzip, deflate, ...) is refused with 415: the
 service never decompresses, so a small compressed body cannot expand past the cap.
 Headers over ``MAX_HEADER_BYTES`` in all are a 431 and a URL (path and query) over
 ``MAX_URL_BYTES`` a 414: uvicorn's httptools parser sets no limit of its own.
+A body that has not fully arrived ``timeout_seconds`` after the request began (a
+slow-loris client) is a 408: uvicorn has no body read timeout either.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.exceptions import HTTPException
@@ -29,10 +32,16 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
 
 
+class BodyTooSlow(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"The request body did not arrive within {seconds:g} seconds.")
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,14 +69,23 @@ class BodyLimitMiddleware:
             return
         received = 0
         response_started = False
+        body_done = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # later receives wait for a disconnect: no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise BodyTooSlow(self.timeout_seconds) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -81,6 +99,11 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not response_started:
                 await self._too_large(scope, send)
+        except BodyTooSlow as slow:
+            if not response_started:
+                await _refuse(
+                    scope, send, 408, "body-timeout", "Request body too slow", slow.detail
+                )
 
     async def _too_large(self, scope: Scope, send: Send) -> None:
         await _refuse(

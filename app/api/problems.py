@@ -62,6 +62,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "Malformed request.",
         404: "No such run.",
+        408: "The request body did not arrive in time (`body_timeout_seconds`, 30 s by default).",
         409: "The run is in a state that does not allow this, or a request with the same "
         "Idempotency-Key is still being handled.",
         413: "The request body is larger than the limit (1 MiB by default).",
@@ -98,7 +99,7 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
             if "422" in responses:
                 statuses.append(422)
             if "requestBody" in operation:
-                statuses += [400, 413, 415, 422]
+                statuses += [400, 408, 413, 415, 422]
             for status, entry in problem_responses(*statuses).items():
                 responses[str(status)] = entry
     for unused in ("HTTPValidationError", "ValidationError"):
