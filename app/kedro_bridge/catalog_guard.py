@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,8 +97,8 @@ class Policy:
 
 def params_driven_errors(
     names: Iterable[str],
-    resolve: Any,
-    resolve_default: Any,
+    resolve: Callable[[str], ResolvedDataset],
+    resolve_default: Callable[[str], ResolvedDataset],
     policy: Policy,
 ) -> list[FieldError]:
     """One FieldError per dataset of ``names`` whose resolution with the caller's params
@@ -119,42 +119,29 @@ def params_driven_errors(
         elif moved.location != usual.location and moved.location is not None:
             problem = location_problem(moved.location, policy)
             if problem:
-                errors.append(
-                    _error(
-                        f"params may not move dataset {name!r} ({problem})", problem_code(problem)
-                    )
-                )
+                code, why = problem
+                errors.append(_error(f"params may not move dataset {name!r} ({why})", code))
     return errors
 
 
-def location_problem(location: str, policy: Policy) -> str | None:
-    """Why params may not point a dataset at ``location``; None if they may."""
+def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
+    """Why params may not point a dataset at ``location``, as (code, reason); None if
+    they may. Codes: ``bad_path``, ``protocol_not_allowed``, ``path_outside_data_root``."""
     if len(location) > MAX_PATH_CHARS:
-        return f"a path longer than {MAX_PATH_CHARS} characters"
+        return "bad_path", f"a path longer than {MAX_PATH_CHARS} characters"
     if "\\" in location or _ENCODED.search(location) or "\x00" in location:
-        return "backslashes, NUL and percent-encoded '/', '\\' or '.' are not allowed in a path"
+        return "bad_path", "backslashes, NUL and percent-encoded '/', '\\' or '.' are refused"
     protocol, path = _split_protocol(location)
     if protocol not in policy.allowed_protocols:
-        return (
-            f"protocol {protocol[:20]!r} is not allowed (allowed: "
-            + ", ".join(sorted(policy.allowed_protocols))
-            + ")"
-        )
+        allowed = ", ".join(sorted(policy.allowed_protocols))
+        return "protocol_not_allowed", f"protocol {protocol[:20]!r} is not one of {allowed}"
     if protocol != "file":
         return None
     if any(len(part) > MAX_COMPONENT_CHARS for part in path.split("/")):
-        return f"a path component longer than {MAX_COMPONENT_CHARS} characters"
+        return "bad_path", f"a path component longer than {MAX_COMPONENT_CHARS} characters"
     if not _is_under(path, policy.data_root):
-        return "outside the project's data directory"
+        return "path_outside_data_root", "outside the project's data directory"
     return None
-
-
-def problem_code(problem: str) -> str:
-    if problem.startswith("protocol"):
-        return "protocol_not_allowed"
-    if problem.startswith("outside"):
-        return "path_outside_data_root"
-    return "bad_path"
 
 
 def _split_protocol(location: str) -> tuple[str, str]:
