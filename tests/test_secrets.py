@@ -37,7 +37,7 @@ def _plant_credentials(project: Path) -> None:
         f"secret_creds:\n  secret: {CREDENTIALS}\n  token: {CREDENTIALS}\n"
     )
     (local / "catalog.yml").write_text(
-        "secret_store:\n"
+        "guarded_store:\n"
         "  type: text.TextDataset\n"
         "  filepath: data/secret/missing.txt\n"
         "  credentials: secret_creds\n"
@@ -80,6 +80,9 @@ def _exercise(service: ServiceProcess, call: Recorder) -> None:
     free = call("GET", f"/runs/{runs[3]}/outputs").json()["free"]
     assert free[0]["value"] == "postgresql://<redacted>@h/db"
     assert ended[0]["error"]["message"].count("<redacted>") >= 5
+    # Loading the dataset that holds the credentials failed; its message names it.
+    assert ended[1]["error"]["type"] == "DatasetError"
+    assert "guarded_store" in ended[1]["error"]["message"]
     shown = call("GET", f"/runs/{runs[2]}").json()["request"]["params"]
     assert shown["db"] == "postgresql://<redacted>@h/db"
     assert shown["nested"]["list"] == ["Bearer <redacted>"]

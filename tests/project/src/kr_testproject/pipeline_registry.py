@@ -136,9 +136,9 @@ def register_pipelines() -> dict[str, Pipeline]:
         "free_output": Pipeline(
             [node(nodes.echo_payload, "params:payload", "free_payload", name="free_payload")]
         ),
-        # Reads `secret_store`, which only tests/test_secrets.py defines (with credentials).
+        # Reads `guarded_store`, which only tests/test_secrets.py defines (with credentials).
         "secret_read": Pipeline(
-            [node(nodes.read_text, "secret_store", "secret_copy", name="read_secret_store")]
+            [node(nodes.read_text, "guarded_store", "secret_copy", name="read_guarded_store")]
         ),
         **_hostile(),
     }
