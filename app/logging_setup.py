@@ -8,6 +8,7 @@ import logging.config
 from datetime import UTC, datetime
 
 from app.api.request_id import current_request_id
+from app.domain.redaction import MAX_LOG_LINE_CHARS, redact
 
 
 class ContextFilter(logging.Filter):
@@ -22,17 +23,19 @@ class ContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object a line; message and exception redacted before encoding."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage(), MAX_LOG_LINE_CHARS),
             "request_id": getattr(record, "request_id", None),
             "run_id": getattr(record, "run_id", None),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info), MAX_LOG_LINE_CHARS)
         return json.dumps(entry)
 
 
@@ -41,7 +44,10 @@ def configure_service_logging(level: str, json_lines: bool) -> None:
     formatter = (
         {"()": JsonFormatter}
         if json_lines
-        else {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+        else {
+            "class": "app.domain.redaction.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        }
     )
     logging.config.dictConfig(
         {
@@ -62,6 +68,9 @@ def configure_service_logging(level: str, json_lines: bool) -> None:
                 # uvicorn's own handlers would print plain lines beside ours.
                 "uvicorn": {"level": level.upper(), "propagate": True, "handlers": []},
                 "uvicorn.error": {"level": level.upper(), "propagate": True, "handlers": []},
+                # No access log: its lines carry query strings, which may carry secrets
+                # (dictConfig would otherwise let uvicorn's access logger propagate here).
+                "uvicorn.access": {"propagate": False, "handlers": []},
             },
         }
     )

@@ -65,7 +65,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_ring = KeyRing(settings.api_keys)
     metrics = MetricsPlugin()
     app.state.metrics = metrics
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origins:

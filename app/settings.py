@@ -107,10 +107,10 @@ class Settings(BaseSettings):
         ),
     ] = 1000
     run_timeout_seconds: Annotated[
-        float, Field(gt=0, description="Timeout of a run that asks for none.")
+        float, Field(gt=0, le=366 * 86400, description="Timeout of a run that asks for none.")
     ] = 24 * 3600.0
     max_run_timeout_seconds: Annotated[
-        float, Field(gt=0, description="Longest timeout a run may ask for.")
+        float, Field(gt=0, le=366 * 86400, description="Longest timeout a run may ask for.")
     ] = 7 * 24 * 3600.0
     idempotency_ttl_seconds: Annotated[
         float, Field(gt=0, le=30 * 86400, description="How long an Idempotency-Key holds.")
@@ -119,6 +119,16 @@ class Settings(BaseSettings):
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),
     ] = None
+    allowed_protocols: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=50,
+            description="Protocols caller params may point a dataset at. `file` (the "
+            "default, alone) means local paths, which must stay under data_root; any other "
+            "protocol listed (e.g. `s3`) is allowed anywhere.",
+        ),
+    ] = ["file"]
     cancel_grace_seconds: Annotated[
         float,
         Field(
@@ -130,6 +140,10 @@ class Settings(BaseSettings):
     ] = 10.0
     worker_start_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MIB)] = MIB
+    body_timeout_seconds: Annotated[
+        float,
+        Field(gt=0, le=3600, description="A request body must have arrived within this (408)."),
+    ] = 30.0
     sse_heartbeat_seconds: Annotated[
         float, Field(gt=0, le=60, description="Comment heartbeat interval of event streams.")
     ] = 15.0

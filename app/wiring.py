@@ -50,7 +50,9 @@ async def open_run_service(
         store = SqlRunStore(settings.store_url())  # first: fails fast if the store is in use
         resources.callback(store.close)
         inspector = KedroInspector(
-            location, settings.data_root.resolve() if settings.data_root else None
+            location,
+            settings.data_root.resolve() if settings.data_root else None,
+            settings.allowed_protocols,
         )
         resources.callback(inspector.close)
         # Opening the project installed Kedro's rich logging; use ours.

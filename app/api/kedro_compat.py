@@ -4,6 +4,7 @@ through the same pool, store and conflict-aware dispatch as ``POST /runs``."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated
 
@@ -46,7 +47,7 @@ async def snapshot(
     params: Annotated[
         str | None,
         Query(
-            max_length=64 * 1024,
+            max_length=16 * 1024,
             description="Runtime parameters for this snapshot, in `kedro run --params` "
             "format (e.g. `version=02,model.lr=0.01`). Values must not contain commas.",
         ),
@@ -65,7 +66,10 @@ async def snapshot(
         status="success",
         metadata=result.metadata,
         pipelines=result.pipelines,
-        datasets=result.datasets,
+        datasets={
+            name: dataclasses.replace(d, filepath=redact(d.filepath)) if d.filepath else d
+            for name, d in result.datasets.items()
+        },
         parameters=result.parameters,
     )
 

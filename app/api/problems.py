@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
+from app.domain.redaction import redact
 from app.errors import InvalidRequest, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -29,13 +30,24 @@ def problem_response(
     errors: list[FieldErrorOut] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    # Problems quote what the caller sent (names, paths, keys in `loc`): never a
+    # credential in it, and never more than a few characters of any one key.
     body = Problem(
         type=PROBLEM_BASE + code,
         title=title,
         status=status,
-        detail=detail,
-        instance=instance,
-        errors=errors,
+        detail=redact(detail),
+        instance=redact(instance) if instance else None,
+        errors=[
+            FieldErrorOut(
+                loc=[p if isinstance(p, int) else _cut(redact(p)) for p in e.loc],
+                msg=redact(e.msg),
+                type=e.type,
+            )
+            for e in errors
+        ]
+        if errors is not None
+        else None,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -52,9 +64,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "An API key is required (the server has `api_keys` set) and none, or an "
         "unknown one, was given; `WWW-Authenticate` says how to authenticate.",
         404: "No such run.",
+        408: "The request body did not arrive in time (`body_timeout_seconds`, 30 s by default).",
         409: "The run is in a state that does not allow this, or a request with the same "
         "Idempotency-Key is still being handled.",
         413: "The request body is larger than the limit (1 MiB by default).",
+        414: "The URL is longer than 32 KiB.",
+        431: "The request headers are larger than 32 KiB in all.",
+        415: "The request body is compressed or otherwise encoded (`Content-Encoding`); "
+        "send it as plain JSON.",
         500: "The service failed unexpectedly; the error is logged, not returned.",
         422: "The request is not valid; `errors` lists each problem by field.",
         429: "Too many runs are queued; retry after `Retry-After` seconds (an integer).",
@@ -82,17 +99,21 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            statuses = [500]
+            statuses = [414, 431, 500]
             if "security" in operation:
                 statuses.append(401)
             if "422" in responses:
                 statuses.append(422)
             if "requestBody" in operation:
-                statuses += [400, 413, 422]
+                statuses += [400, 408, 413, 415, 422]
             for status, entry in problem_responses(*statuses).items():
                 responses[str(status)] = entry
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -115,7 +136,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
             FieldErrorOut(
-                loc=[str(p) if not isinstance(p, int) else p for p in e["loc"]],
+                loc=[p if isinstance(p, int) else str(p) for p in e["loc"]],
                 msg=str(e["msg"])[:1000],
                 type=str(e["type"]),
             )

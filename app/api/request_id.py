@@ -9,6 +9,8 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.domain.redaction import redact
+
 HEADER = b"x-request-id"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -24,7 +26,9 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope.get("headers", [])).get(HEADER, b"").decode("latin-1")
-        request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex
+        # A secret-shaped id (``password:...``) is replaced too: ids are logged and echoed.
+        sane = _SANE.fullmatch(given) and redact(given) == given
+        request_id = given if sane else uuid.uuid4().hex
         token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:

@@ -135,12 +135,14 @@ async def list_runs(
     pipeline: Annotated[
         str | None, Query(max_length=255, description="Only runs of this pipeline.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, description=f"Page size; capped at {MAX_PAGE}.")] = 50,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}.")
+    ] = 50,
     cursor: Annotated[
         str | None, Query(max_length=128, description="`next` from the previous page.")
     ] = None,
 ) -> RunPageOut:
-    page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE), caller)
+    page = await service.list_runs(status_ or [], pipeline, cursor, limit, caller)
     return RunPageOut(items=[run_summary(view) for view in page.runs], next=page.next_cursor)
 
 

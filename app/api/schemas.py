@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.domain.limits import MAX_LIST_ITEMS, validated_params
 from app.domain.ports import StoredLogLine
+from app.domain.redaction import redact_values
 from app.domain.runs import (
     EventType,
     FailureReason,
@@ -23,6 +24,7 @@ from app.domain.views import RunView
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 NameList = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
+MAX_TIMEOUT_SECONDS = 366 * 86400  # no server may allow more (settings)
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -66,7 +68,9 @@ class RunCreate(BaseModel):
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
         return validated_params(params)
 
-    timeout_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    timeout_seconds: (
+        Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None
+    ) = Field(
         None,
         description="Stop the run (failed, reason `timeout`) if it runs longer than this. "
         "At most the server's maximum; default: the server's default.",
@@ -116,7 +120,10 @@ class RunRequestOut(BaseModel):
     only_missing_outputs: bool
     runner: str
     is_async: bool
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="As given, except that secret-shaped strings (URL credentials, "
+        "`password=...`, bearer tokens, ...) show as `<redacted>`."
+    )
     timeout_seconds: float | None
     max_attempts: int
 
@@ -263,7 +270,7 @@ def run_out(view: RunView) -> RunOut:
     run = view.run
     return RunOut(
         **_summary_fields(view),
-        request=RunRequestOut(**run.spec.to_record()),
+        request=_request_out(run.spec.to_record()),
         env=run.env,
         kedro_version=run.kedro_version,
         project_commit=run.project_commit,
@@ -275,6 +282,12 @@ def run_out(view: RunView) -> RunOut:
             for n in view.nodes
         ],
     )
+
+
+def _request_out(record: dict[str, Any]) -> RunRequestOut:
+    # Params are stored as given (a run needs them to execute, and again after a
+    # restart) but never echoed with a secret in them.
+    return RunRequestOut(**{**record, "params": redact_values(record["params"])})
 
 
 def _summary_fields(view: RunView) -> dict[str, Any]:

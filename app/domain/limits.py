@@ -23,60 +23,68 @@ class ParamsRejected(ValueError):
 
 
 def check_params(params: dict[str, Any]) -> None:
-    """Raise :class:`ParamsRejected` if ``params`` breaks any limit of this module."""
+    """Raise :class:`ParamsRejected` if ``params`` breaks any limit of this module.
+
+    Messages read ``<path> - <what>``: no colon after a key, so a key named like a
+    secret (``token``) does not make the message itself look like one to redaction."""
     keys = 0
 
     def visit(value: Any, path: str, depth: int) -> None:
         nonlocal keys
         if depth > MAX_PARAMS_DEPTH:
-            raise ParamsRejected(f"{path}: nested deeper than {MAX_PARAMS_DEPTH} levels")
+            raise ParamsRejected(f"{path} - nested deeper than {MAX_PARAMS_DEPTH} levels")
         if isinstance(value, dict):
             keys += len(value)
             if keys > MAX_PARAMS_KEYS:
                 raise ParamsRejected(f"params: more than {MAX_PARAMS_KEYS} keys in all")
             for key, item in value.items():
                 if not isinstance(key, str):
-                    raise ParamsRejected(f"{path}: keys must be strings")
-                _check_string(key, f"{path}: key {key[:40]!r}")
+                    raise ParamsRejected(f"{path} - keys must be strings")
+                _check_string(key, f"{path} - key {key[:40]!r}")
                 if key == "" or "." in key:
                     # Kedro reads dotted keys as paths (``a.b`` sets a: {b: ...});
                     # nest the value instead, so what is stored is what runs.
                     raise ParamsRejected(
-                        f"{path}: key {key[:40]!r} must be non-empty and contain no '.'; "
+                        f"{path} - key {key[:40]!r} must be non-empty and contain no '.'; "
                         "nest objects instead"
                     )
-                visit(item, f"{path}.{key}", depth + 1)
+                visit(item, f"{path}.{_short(key)}", depth + 1)
         elif isinstance(value, list):
             if len(value) > MAX_LIST_ITEMS:
-                raise ParamsRejected(f"{path}: a list longer than {MAX_LIST_ITEMS} items")
+                raise ParamsRejected(f"{path} - a list longer than {MAX_LIST_ITEMS} items")
             for index, item in enumerate(value):
                 visit(item, f"{path}[{index}]", depth + 1)
         elif isinstance(value, str):
             _check_string(value, path)
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise ParamsRejected(f"{path}: NaN and Infinity are not allowed")
+                raise ParamsRejected(f"{path} - NaN and Infinity are not allowed")
         elif value is None or isinstance(value, bool | int):
             return
         else:
-            raise ParamsRejected(f"{path}: unsupported value type {type(value).__name__}")
+            raise ParamsRejected(f"{path} - unsupported value type {type(value).__name__}")
 
     visit(params, "params", 0)
 
 
+def _short(key: str) -> str:
+    """A key as a problem shows it: never more than 40 characters of caller input."""
+    return key if len(key) <= 40 else key[:39] + "…"
+
+
 def _check_string(text: str, where: str) -> None:
     if len(text) > MAX_STRING_CHARS:
-        raise ParamsRejected(f"{where}: a string longer than {MAX_STRING_CHARS} characters")
+        raise ParamsRejected(f"{where} - a string longer than {MAX_STRING_CHARS} characters")
     if "\x00" in text:
-        raise ParamsRejected(f"{where}: NUL characters are not allowed")
+        raise ParamsRejected(f"{where} - NUL characters are not allowed")
     if "${" in text:
         raise ParamsRejected(
-            f"{where}: '${{' is not allowed (Kedro would resolve it as an interpolation)"
+            f"{where} - '${{' is not allowed (Kedro would resolve it as an interpolation)"
         )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise ParamsRejected(f"{where}: not valid Unicode (lone surrogate)") from error
+        raise ParamsRejected(f"{where} - not valid Unicode (lone surrogate)") from error
 
 
 def validated_params(params: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -7,10 +7,13 @@ cloud keys), so every message leaving a run passes through :func:`redact`.
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import Any
 
 REDACTED = "<redacted>"
 MAX_MESSAGE_CHARS = 4000
+MAX_LOG_LINE_CHARS = 64 * 1024
 
 # Each pattern keeps its first group and replaces the secret after it. All are
 # linear-time on adversarial input (no nested quantifiers).
@@ -37,3 +40,24 @@ def redact(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
     if len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
     return text
+
+
+def redact_values(value: Any) -> Any:
+    """``value`` (JSON-like) with :func:`redact` applied to every string in it, keys
+    left as they are. For what a run shows of its caller's params: a run needs them as
+    given, so they are stored as given, but never echoed."""
+    if isinstance(value, str):
+        return redact(value, max_chars=len(value) + len(REDACTED))
+    if isinstance(value, dict):
+        return {key: redact_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_values(item) for item in value]
+    return value
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line (message, exception and stack included) has
+    credentials redacted. Used by every handler of every service process."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), MAX_LOG_LINE_CHARS)

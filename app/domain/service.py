@@ -296,6 +296,7 @@ class RunService:
                     )
                 ],
             )
+        self._refuse_if_full()
         # Pure-Python plans run here; those that resolve configuration go to the
         # planner thread (one at a time: Kedro's resolvers are process-global).
         plan = self._inspector.plan_now(spec)
@@ -361,6 +362,17 @@ class RunService:
                 self._queue.enqueue(queued)
             waiting_for = self._queue.waiting_for(run_id)
         return RunView(run, node_progress(run, []), waiting_for)
+
+    def _refuse_if_full(self) -> None:
+        """Raise QueueFull before any planning when the run could only be queued and the
+        queue is full: under a burst, refusals then cost no configuration resolution.
+        ``_accept`` decides again, under its lock, for runs that get past this."""
+        if self._free_slots() == 0 and self._queue.queued_count >= self._max_queued:
+            raise QueueFull(
+                f"{self._queue.queued_count} runs are queued, the most this service "
+                "accepts; retry later.",
+                retry_after_seconds=self._retry_after(),
+            )
 
     def _retry_after(self) -> int:
         """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""

@@ -21,7 +21,7 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
-from app.kedro_bridge import discovery
+from app.kedro_bridge import catalog_guard, discovery
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
 
@@ -44,13 +44,21 @@ class DatasetLocation:
 class KedroInspector:
     """The project as the API process sees it. Thread-safe; calls are serialised."""
 
-    def __init__(self, location: ProjectLocation, data_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        location: ProjectLocation,
+        data_root: Path | None = None,
+        allowed_protocols: Iterable[str] = ("file",),
+    ) -> None:
         from kedro import __version__ as kedro_version
         from kedro.framework.project import pipelines
 
         self._lock = threading.Lock()
         self._location = location
-        self._data_root = os.path.normpath(data_root or location.project_path / "data")
+        self._policy = catalog_guard.Policy(
+            os.path.normpath(data_root or location.project_path / "data"),
+            frozenset(allowed_protocols),
+        )
         self.session, self._metadata = open_project(location)
         self._pipelines: dict[str, Pipeline] = dict(pipelines.items())
         self.kedro_version: str = kedro_version
@@ -140,8 +148,8 @@ class KedroInspector:
         catalog = self._catalog_for(spec)
         errors += _load_version_errors(spec, combined, catalog)
         if catalog is not self._default_catalog:
-            errors += _params_driven_errors(
-                combined, catalog, self._default_catalog, self._data_root
+            errors += catalog_guard.params_driven_errors(
+                combined.datasets(), catalog.resolved, self._default_catalog.resolved, self._policy
             )
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
@@ -186,11 +194,10 @@ class KedroInspector:
                 [FieldError(("body", "params"), redact(str(error)), "catalog_resolution")],
             ) from error
         config = _convert_paths_to_absolute_posix(self._location.project_path, dict(config))
-        # Only locations and types matter here; credentials stay out of this process.
+        # Only locations and behaviour matter here: credentials stay out of this process,
+        # as digests that still show whether params changed them.
         return {
-            name: {k: v for k, v in entry.items() if k != "credentials"}
-            if isinstance(entry, dict)
-            else entry
+            name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
             for name, entry in config.items()
         }
 
@@ -204,6 +211,20 @@ class _Catalog:
         self._resolver = CatalogConfigResolver(config, default_runtime_patterns=_RUNTIME_PATTERNS)
         self._project_path = project_path
         self._cache: dict[str, DatasetLocation] = {}
+        self._resolved: dict[str, catalog_guard.ResolvedDataset] = {}
+
+    def resolved(self, name: str) -> catalog_guard.ResolvedDataset:
+        """Where dataset ``name`` lives as configured, and what chooses its behaviour."""
+        if name not in self._resolved:
+            if name == "parameters" or name.startswith("params:"):
+                self._resolved[name] = catalog_guard.ResolvedDataset(None, ())
+            else:
+                config = self._resolver.resolve_pattern(name)
+                target = _target(config)
+                self._resolved[name] = catalog_guard.ResolvedDataset(
+                    str(target) if target else None, catalog_guard.behaviour(config)
+                )
+        return self._resolved[name]
 
     def locate(self, name: str) -> DatasetLocation:
         if name not in self._cache:
@@ -330,44 +351,6 @@ def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -
                 )
             )
     return errors
-
-
-def _params_driven_errors(
-    pipeline: Pipeline, catalog: _Catalog, default: _Catalog, data_root: str
-) -> list[FieldError]:
-    """What a caller's params may not do to the catalog: change a dataset's type (even
-    through an indirection Kedro's own guard misses), or move a dataset's location
-    outside the project's data root or off the local filesystem."""
-    errors = []
-    for name in sorted(pipeline.datasets()):
-        moved, usual = catalog.locate(name), default.locate(name)
-        if moved.type != usual.type:
-            errors.append(
-                FieldError(
-                    ("body", "params"),
-                    f"params may not change the type of dataset {name!r}",
-                    "type_selection",
-                )
-            )
-        elif (
-            moved.key != usual.key and moved.key is not None and not _is_under(moved.key, data_root)
-        ):
-            errors.append(
-                FieldError(
-                    ("body", "params"),
-                    f"params would move dataset {name!r} "
-                    "outside the project's data directory (or off the local "
-                    "filesystem)",
-                    "path_outside_data_root",
-                )
-            )
-    return errors
-
-
-def _is_under(key: str, root: str) -> bool:
-    if "://" in key or key.startswith("dataset:"):
-        return False
-    return os.path.commonpath([os.path.normpath(key), root]) == root
 
 
 def _is_safe_version(version: str) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.domain.redaction import redact
+from app.domain.redaction import redact, redact_values
 
 
 def _type_name(obj: object) -> str:
@@ -53,7 +53,7 @@ def describe_free(run_result: dict[str, Any], max_inline_bytes: int) -> list[dic
         entry["type"] = _type_name(value)
         inline = _as_small_json(value, max_inline_bytes)
         if inline is not None:
-            entry.update(inline=True, value=json.loads(inline))
+            entry.update(inline=True, value=redact_values(json.loads(inline)))
         else:
             entry["inline"] = False
             shape = getattr(value, "shape", None)

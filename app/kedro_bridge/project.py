@@ -105,7 +105,10 @@ def use_plain_logging(level: str, capture_level: str | None = None) -> None:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {
-                "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+                "plain": {
+                    "class": "app.domain.redaction.RedactingFormatter",
+                    "format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+                }
             },
             "handlers": {
                 "stderr": {

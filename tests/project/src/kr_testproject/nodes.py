@@ -125,3 +125,28 @@ def lost_on_first_attempt(token: str, mode: str) -> str:
             os._exit(3)
         time.sleep(3600)
     return f"attempt after the first for {token}"
+
+
+def read_text(text: str) -> str:
+    return text
+
+
+def leak_secrets(payload: str) -> str:
+    """Logs, then raises, messages holding the secret in ``KR_CANARY`` in every shape
+    a credential takes in the wild; the service must redact them all."""
+    import logging
+
+    canary = os.environ.get("KR_CANARY", "no-canary")
+    shapes = [
+        f"postgresql://u:{canary}@h/db",
+        f"https://b.s3/x?X-Amz-Signature={canary}",
+        f"host=h password={canary}",
+        f"Authorization: Bearer {canary}",
+        f"aws_secret_access_key='{canary}'",
+    ]
+    logger = logging.getLogger(__name__)
+    for shape in shapes:
+        logger.warning("connecting with %s", shape)
+    logger.error("database: %s", os.environ.get("KR_CANARY_DB", ""))
+    logger.error("AWS_SECRET_ACCESS_KEY=%s", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    raise ConnectionError("could not connect: " + " | ".join(shapes))

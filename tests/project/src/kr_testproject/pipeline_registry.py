@@ -41,6 +41,25 @@ def _hold_workers_back() -> None:
         time.sleep(float(delay))
 
 
+HOSTILE_DATASETS = (
+    "hostile_type",
+    "hostile_cached",
+    "hostile_parts",
+    "hostile_generic",
+    "hostile_pickle",
+    "hostile_csv",
+    "hostile_src",
+)
+
+
+def _hostile() -> dict[str, Pipeline]:
+    """One pipeline per hostile-input fixture of the catalog: a node that writes it."""
+    return {
+        name: Pipeline([node(nodes.echo_payload, "params:payload", name, name=f"write_{name}")])
+        for name in HOSTILE_DATASETS
+    }
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     _hold_workers_back()
     stages = Pipeline(
@@ -121,4 +140,15 @@ def register_pipelines() -> dict[str, Pipeline]:
             [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
         ),
         "reporting": _reporting(),
+        "secrets": Pipeline(
+            [node(nodes.leak_secrets, "params:payload", "secrets_out", name="leak_secrets")]
+        ),
+        "free_output": Pipeline(
+            [node(nodes.echo_payload, "params:payload", "free_payload", name="free_payload")]
+        ),
+        # Reads `guarded_store`, which only tests/test_secrets.py defines (with credentials).
+        "secret_read": Pipeline(
+            [node(nodes.read_text, "guarded_store", "secret_copy", name="read_guarded_store")]
+        ),
+        **_hostile(),
     }
