@@ -22,6 +22,8 @@ from app.kedro_bridge.runners import RUNNERS
 
 router = APIRouter(tags=["kedro-server"])
 
+SNAPSHOT_PARAMS_MAX = 4096
+
 
 @router.get(
     "/health",
@@ -44,7 +46,9 @@ async def snapshot(
     params: Annotated[
         str | None,
         Query(
-            max_length=64 * 1024,
+            # The HTTP server refuses request lines over 64 KiB, and one character can
+            # take 12 bytes percent-encoded: 4,096 characters always fit.
+            max_length=SNAPSHOT_PARAMS_MAX,
             description="Runtime parameters for this snapshot, in `kedro run --params` "
             "format (e.g. `version=02,model.lr=0.01`). Values must not contain commas.",
         ),
