@@ -39,6 +39,7 @@ from app.api.streams import (
 from app.domain.ports import IdempotencyKey
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
+from app.domain.views import CURSOR_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -153,7 +154,12 @@ async def list_runs(
     ] = None,
     limit: Annotated[int, Query(ge=1, description=f"Page size; capped at {MAX_PAGE}.")] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=128, description="`next` from the previous page.")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            description="`next` from the previous page (the save version of its last run: "
+            "the page holds the runs submitted before it).",
+        ),
     ] = None,
 ) -> RunPageOut:
     page = await service.list_runs(status_ or [], pipeline, cursor, min(limit, MAX_PAGE))
