@@ -29,6 +29,8 @@ from app.api.schemas import (
 )
 from app.api.streams import (
     EVENT_STREAM,
+    RUN_EVENTS_SSE,
+    RUN_LOGS_SSE,
     STREAM_HEADERS,
     resume_point,
     run_events,
@@ -223,7 +225,7 @@ async def cancel_run(run_id: RunId, service: RunServiceDep) -> RunOut:
             "Events: `id:` is the event's `seq`, `event:` its type, `data:` the event as "
             "JSON; a comment heartbeat when idle; the stream ends after the terminal event. "
             "Resume with `Last-Event-ID` (or `after`): no gaps, no duplicates.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": RUN_EVENTS_SSE,
         },
         **problem_responses(404, 422),
     },
@@ -261,7 +263,7 @@ async def list_run_events(
         200: {
             "description": "JSON by default. With `Accept: text/event-stream`, one SSE "
             "message per line (`id:` its seq, `event: log`), until the run has ended.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": RUN_LOGS_SSE,
         },
         **problem_responses(404, 422),
     },
