@@ -8,6 +8,7 @@ answer 5xx. The exceptions are in tests/schemathesis.toml, each with its reason.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -90,6 +91,55 @@ def test_any_cursor_of_the_documented_shape_is_a_position(
     for cursor in ("MjAyNi0xMi0wMlQwNS4yMC4zNS43OTZa", "2026-12-02T05.20.35.796Z\n"):
         response = client.get("/runs", params={"cursor": cursor})
         assert response.status_code == 422, cursor
+
+
+def test_every_stream_sends_the_events_its_schema_documents(
+    fuzzed_service: ServiceProcess,
+) -> None:
+    """schemathesis reads /events as a stream but the run streams only as JSON (it sends
+    no `Accept: text/event-stream`), so each stream is checked here against the served
+    document: the event, then its `data` against the `contentSchema`."""
+    import jsonschema_rs  # schemathesis's own validator
+
+    run = fuzzed_service.submit(pipeline_names=["chatty"])
+    fuzzed_service.wait(run["run_id"])
+    document = fuzzed_service.client.get("/openapi.json").json()
+    streams = [
+        (f"/runs/{run['run_id']}/events", "/runs/{run_id}/events", {}),
+        (f"/runs/{run['run_id']}/logs", "/runs/{run_id}/logs", {}),
+        ("/events", "/events", {"Last-Event-ID": "0"}),  # ends after 2 s here
+    ]
+    for url, template, headers in streams:
+        media = document["paths"][template]["get"]["responses"]["200"]["content"]
+        schema = media["text/event-stream"]["schema"]
+        event_schema = jsonschema_rs.validator_for(
+            {**schema, "components": document["components"]}, validate_formats=True
+        )
+        data_schema = jsonschema_rs.validator_for(
+            {**schema["properties"]["data"]["contentSchema"], "components": document["components"]},
+            validate_formats=True,
+        )
+        response = fuzzed_service.client.get(
+            url, headers={"Accept": "text/event-stream", **headers}
+        )
+        assert response.status_code == 200, url
+        events = _sse_events(response.text)
+        assert events, url
+        for event in events:
+            event_schema.validate(event)
+            data_schema.validate(json.loads(event["data"]))
+
+
+def _sse_events(text: str) -> list[dict[str, str]]:
+    """The events of an event stream (comments skipped), each as its fields."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":")
+        )
+        if fields:
+            events.append(fields)
+    return events
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
