@@ -434,7 +434,7 @@ class RunService:
         self, statuses: Sequence[RunStatus], pipeline: str | None, cursor: str | None, limit: int
     ) -> RunListPage:
         """Runs newest first, ``limit`` (at most MAX_PAGE) at a time. Raises InvalidRequest
-        for a cursor this service did not issue."""
+        for a cursor not of the shape of a save version."""
         before = decode_cursor(cursor) if cursor else None
         page = await self._read(
             lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE))

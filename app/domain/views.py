@@ -41,7 +41,7 @@ def encode_cursor(save_version: str) -> str:
 def decode_cursor(cursor: str) -> str:
     if _CURSOR.fullmatch(cursor) is None:
         raise InvalidRequest(
-            "The cursor is not one this service issued.",
+            "The cursor is not a save version (the `next` of a previous page).",
             [FieldError(("query", "cursor"), "not a cursor from a previous page")],
         )
     return cursor
