@@ -34,6 +34,7 @@ class ServiceProcess:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
         project_flag: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.project = project
         self.workers = workers
@@ -42,6 +43,7 @@ class ServiceProcess:
         self.env = {"KEDRO_RUNS_DRAIN_SECONDS": "2", **(env or {})}
         self.log_path = log_path or project / "service.log"
         self.project_flag = project_flag  # False: the service finds the project by itself
+        self.headers = headers or {}  # sent on every request of ``client`` (an API key)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(timeout=30)
@@ -77,7 +79,7 @@ class ServiceProcess:
                 cwd=self.project,
                 start_new_session=True,  # its own process group: kill -9 reaches the workers
             )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(base_url=self.url, timeout=30, headers=self.headers)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

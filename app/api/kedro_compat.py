@@ -25,6 +25,8 @@ from app.kedro_bridge.runners import RUNNERS
 
 router = APIRouter(tags=["kedro-server"])
 
+SNAPSHOT_PARAMS_MAX = 2048
+
 
 @router.get(
     "/health",
@@ -47,7 +49,9 @@ async def snapshot(
     params: Annotated[
         str | None,
         Query(
-            max_length=16 * 1024,
+            # URLs over 32 KiB are a 414 (app.api.body_limit), and one character can take
+            # 12 bytes percent-encoded: 2,048 characters (24 KiB) always fit.
+            max_length=SNAPSHOT_PARAMS_MAX,
             description="Runtime parameters for this snapshot, in `kedro run --params` "
             "format (e.g. `version=02,model.lr=0.01`). Values must not contain commas.",
         ),

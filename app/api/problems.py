@@ -116,6 +116,35 @@ def _cut(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def allowed_methods(request: Request) -> list[str] | None:
+    """Every method the OpenAPI document gives this request's path (HEAD with GET, as
+    Starlette serves it); None for a path it does not document. Starlette's 405 names
+    only the methods of the first route matching the path, and ``/runs`` has two."""
+    path = request.scope.get("path", "")
+    fitting = [
+        (template.count("{"), operations)
+        for template, operations in request.app.openapi().get("paths", {}).items()
+        if _path_fits(template, path)
+    ]
+    if not fitting:
+        return None
+    _, operations = min(fitting, key=lambda fit: fit[0])  # `/runs/plan` over `/runs/{id}`
+    methods = {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _path_fits(template: str, path: str) -> bool:
+    """Whether ``path`` is an instance of the OpenAPI path ``template`` (a ``{param}``
+    stands for one non-empty segment, as Starlette's default convertor)."""
+    wanted, given = template.split("/"), path.split("/")
+    return len(wanted) == len(given) and all(
+        w == g or (w.startswith("{") and w.endswith("}") and g != "")
+        for w, g in zip(wanted, given, strict=True)
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, error: ServiceError) -> JSONResponse:
@@ -153,13 +182,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers or {})
+        allowed = allowed_methods(request) if error.status_code == 405 else None
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
         return problem_response(
             error.status_code,
             f"http-{error.status_code}",
             str(error.detail),
             str(error.detail),
             instance=request.url.path,
-            headers=dict(error.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)

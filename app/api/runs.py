@@ -29,6 +29,8 @@ from app.api.schemas import (
 )
 from app.api.streams import (
     EVENT_STREAM,
+    RUN_EVENTS_SSE,
+    RUN_LOGS_SSE,
     STREAM_HEADERS,
     resume_point,
     run_events,
@@ -38,6 +40,7 @@ from app.api.streams import (
 )
 from app.domain.runs import RunStatus
 from app.domain.service import MAX_PAGE
+from app.domain.views import CURSOR_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -139,7 +142,13 @@ async def list_runs(
         int, Query(ge=1, le=MAX_PAGE, description=f"Page size, at most {MAX_PAGE}.")
     ] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=128, description="`next` from the previous page.")
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            max_length=32,
+            description="`next` from the previous page (the save version of its last run: "
+            "the page holds the runs submitted before it).",
+        ),
     ] = None,
 ) -> RunPageOut:
     page = await service.list_runs(status_ or [], pipeline, cursor, limit, caller)
@@ -204,7 +213,7 @@ async def cancel_run(run_id: RunId, service: RunServiceDep, caller: CallerDep) -
             "Events: `id:` is the event's `seq`, `event:` its type, `data:` the event as "
             "JSON; a comment heartbeat when idle; the stream ends after the terminal event. "
             "Resume with `Last-Event-ID` (or `after`): no gaps, no duplicates.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": RUN_EVENTS_SSE,
         },
         **problem_responses(404, 422),
     },
@@ -250,7 +259,7 @@ async def list_run_events(
         200: {
             "description": "JSON by default. With `Accept: text/event-stream`, one SSE "
             "message per line (`id:` its seq, `event: log`), until the run has ended.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": RUN_LOGS_SSE,
         },
         **problem_responses(404, 422),
     },

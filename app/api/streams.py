@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
@@ -36,6 +36,48 @@ _POLL_SECONDS = 1.0  # the longest a stream sleeps without looking around
 class StreamLimits:
     heartbeat_seconds: float
     max_seconds: float
+
+
+def sse_content(event: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI ``content`` of an event stream. Before OpenAPI 3.2, the schema of a
+    ``text/event-stream`` entry describes each event: its ``id`` (a decimal sequence
+    number), ``event`` (its type) and ``data`` (JSON of the given schema). Heartbeats are
+    SSE comments, not events."""
+    schema = {
+        "type": "object",
+        "description": "One event of the stream; comment lines (heartbeats) are not events.",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Resume after it."},
+            "event": event,
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+    return {EVENT_STREAM: {"schema": schema}}
+
+
+def _component(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+RUN_EVENTS_SSE = sse_content(_component("EventType"), _component("EventOut"))
+RUN_LOGS_SSE = sse_content({"const": "log"}, _component("LogLineOut"))
+STATE_CHANGES_SSE = sse_content(
+    {"const": "run_state"},
+    {
+        "type": "object",
+        "required": ["run_id", "status", "at"],
+        "properties": {
+            "run_id": {"type": "string"},
+            "status": _component("RunStatus"),
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+)
 
 
 def wants_event_stream(request: Request) -> bool:
@@ -200,7 +242,7 @@ router = APIRouter(tags=["runs"])
         200: {
             "description": "`id:` orders changes since the service started; `event: run_state`; "
             "`data:` `{run_id, status, at}`. Resume with `Last-Event-ID`.",
-            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+            "content": STATE_CHANGES_SSE,
         },
         **problem_responses(422),
     },

@@ -488,7 +488,7 @@ class RunService:
         caller: Caller = ANONYMOUS,
     ) -> RunListPage:
         """The runs ``caller`` may see, newest first, ``limit`` (at most MAX_PAGE) at a
-        time. Raises InvalidRequest for a cursor this service did not issue."""
+        time. Raises InvalidRequest for a cursor not of the shape of a save version."""
         before = decode_cursor(cursor) if cursor else None
         owner = None if caller.admin else caller.name
         page = await self._read(

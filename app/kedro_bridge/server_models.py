@@ -16,7 +16,7 @@ from kedro.server.models import (
     SnapshotSuccess,
 )
 from kedro.server.models import RunRequest as KedroRunRequest
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from app.domain.limits import validated_params
 
@@ -35,7 +35,11 @@ __all__ = [
 
 
 class RunRequest(KedroRunRequest):
-    """Kedro's RunRequest, with the service's limits on ``params`` (same schema)."""
+    """Kedro's RunRequest, with the service's limits on ``params`` (same schema), and
+    strict: a value of the wrong type is a 422, never coerced (Kedro's own model reads
+    ``0`` as ``false``, which its documented schema does not allow)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @field_validator("params")
     @classmethod
