@@ -168,6 +168,33 @@ def _check_run(service: ServiceProcess, run_id: str, max_attempts: int) -> list[
     return versions[:-1] if run["status"] == "succeeded" else versions
 
 
+def test_a_retry_queues_behind_the_runs_submitted_meanwhile(service: ServiceProcess) -> None:
+    """Kedro loads the largest save version as "latest", so among runs that write the same
+    files the one that runs last must have the largest: a retry, which gets a fresh save
+    version, waits behind a conflicting run submitted while its first attempt ran."""
+    first = service.submit(
+        pipeline_names=["flaky_shared"],
+        params={"flaky": {"token": "order-a", "mode": "exit_slowly"}},
+        max_attempts=2,
+    )
+    service.wait(first["run_id"], {"running"})
+    later = service.submit(
+        pipeline_names=["flaky_shared"], params={"flaky": {"token": "order-b", "mode": "never"}}
+    )
+    assert later["save_version"] > first["save_version"]
+    retried, other = service.wait(first["run_id"]), service.wait(later["run_id"])
+    assert (retried["status"], retried["attempts"], other["status"]) == (
+        "succeeded",
+        2,
+        "succeeded",
+    )
+    assert retried["save_version"] > other["save_version"]  # the retry's fresh version
+    # ... and it ran after the run submitted meanwhile, so its output is the one left.
+    assert other["timestamps"]["finished_at"] <= retried["timestamps"]["started_at"]
+    shared = service.project / "data" / "flaky" / "shared.txt"
+    assert shared.read_text() == "attempt after the first for order-a"
+
+
 def test_a_run_that_opted_into_retry_survives_the_loss_of_its_worker(
     service: ServiceProcess,
 ) -> None:

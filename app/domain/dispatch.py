@@ -2,7 +2,8 @@
 
 A queued run may start when a slot is free and it conflicts with no running run
 and no run queued before it. So runs that touch different files run in
-parallel, and among runs that touch the same files submission order is kept.
+parallel, and among runs that touch the same files submission order is kept (a
+retry counts as submitted when it was requeued).
 This is pure bookkeeping; the service owns the I/O.
 """
 
@@ -16,28 +17,19 @@ from app.domain.runs import Footprint, Run, RunSpec
 
 @dataclass(frozen=True, order=True)
 class QueuedRun:
-    save_version: str  # submission order: the only field compared
+    # What Kedro gets for the run's next attempt, and the queue's order (the only field
+    # compared). A retry has a fresh, later save version, so it queues behind every run
+    # submitted meanwhile: among runs that touch the same files, the one that runs last
+    # then has the largest save version, which is the one Kedro loads as "latest".
+    save_version: str
     run_id: str = field(compare=False)
     footprint: Footprint = field(compare=False)
     spec: RunSpec = field(compare=False, default_factory=RunSpec)
     attempts: int = field(compare=False, default=0)  # attempts made so far
-    retry_save_version: str | None = field(compare=False, default=None)
-
-    @property
-    def kedro_save_version(self) -> str:
-        """What Kedro gets for the next attempt: a retry has a save version of its own."""
-        return self.retry_save_version or self.save_version
 
     @classmethod
     def of(cls, run: Run) -> QueuedRun:
-        return cls(
-            run.save_version,
-            run.run_id,
-            run.footprint,
-            run.spec,
-            run.attempts,
-            run.attempt_save_version,
-        )
+        return cls(run.current_save_version, run.run_id, run.footprint, run.spec, run.attempts)
 
 
 class DispatchQueue:

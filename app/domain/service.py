@@ -684,7 +684,9 @@ class RunService:
         if move.target is RunStatus.QUEUED:
             timers.append(self._timeout_timers.pop(move.run_id, None))
             if applied and active is not None:
-                self._queue.enqueue(replace(active, retry_save_version=move.save_version))
+                self._queue.enqueue(
+                    replace(active, save_version=move.save_version or active.save_version)
+                )
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
             self._wake_waiters(move.run_id)
@@ -723,7 +725,7 @@ class RunService:
             EventType.RUN_STARTED,
             event_data={
                 "attempt": queued.attempts + 1,
-                "save_version": queued.kedro_save_version,
+                "save_version": queued.save_version,
             },
         )
 
@@ -740,7 +742,7 @@ class RunService:
         )
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
-        self._executor.execute(RunAssignment(queued.run_id, queued.kedro_save_version, queued.spec))
+        self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
     def _time_out(self, run_id: str, timeout: float) -> None:
         self._timeout_timers.pop(run_id, None)

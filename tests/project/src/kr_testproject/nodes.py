@@ -113,15 +113,17 @@ def many_numbers(count: int) -> list[int]:
 
 def lost_on_first_attempt(token: str, mode: str) -> str:
     """Loses its worker the first time it runs for ``token`` (a marker file under
-    ``data/flaky`` remembers that it did): ``exit`` kills the process, ``hang`` blocks
-    until the service stops it. Later attempts succeed."""
+    ``data/flaky`` remembers that it did): ``exit`` kills the process, ``exit_slowly``
+    does so after a second, ``hang`` blocks until the service stops it, ``never`` does
+    not lose it at all. Later attempts succeed."""
     from pathlib import Path
 
     marker = Path(__file__).resolve().parents[2] / "data" / "flaky" / token
-    if not marker.exists():
+    if mode != "never" and not marker.exists():
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-        if mode == "exit":
+        if mode in ("exit", "exit_slowly"):
+            time.sleep(1.0 if mode == "exit_slowly" else 0.0)
             os._exit(3)
         time.sleep(3600)
     return f"attempt after the first for {token}"

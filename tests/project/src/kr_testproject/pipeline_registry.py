@@ -135,6 +135,17 @@ def register_pipelines() -> dict[str, Pipeline]:
                 )
             ]
         ),
+        # The same, writing a file every run of it shares: such runs queue behind each other.
+        "flaky_shared": Pipeline(
+            [
+                node(
+                    nodes.lost_on_first_attempt,
+                    ["params:flaky.token", "params:flaky.mode"],
+                    "flaky_shared",
+                    name="lost_on_first_attempt_shared",
+                )
+            ]
+        ),
         "crash": Pipeline([node(nodes.exit_process, None, "crash_out", name="exit_process")]),
         "fail": Pipeline(
             [node(nodes.raise_error, "params:message", "fail_out", name="raise_error")]
