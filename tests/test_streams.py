@@ -158,3 +158,24 @@ def test_open_streams_end_when_the_service_stops(project: Path) -> None:
     assert time.monotonic() - started < 10  # the stream did not hold the shutdown up
     assert ended.wait(5)
     service.client.close()
+
+
+def test_a_last_event_id_that_is_not_ascii_digits_is_ignored(service: ServiceProcess) -> None:
+    run_id = service.submit(pipeline_names=["noop"])["run_id"]
+    service.wait(run_id)
+    # b"\xb2" reads as "²" (headers are latin-1), and "٣" as UTF-8 bytes: both pass
+    # str.isdigit() but are no integer for int(). The stream starts from the top.
+    for last_event_id in (b"\xb2", "\u0663".encode(), b"-1", b"1e3"):
+        headers = {"accept": "text/event-stream", "Last-Event-ID": last_event_id}
+        for url in (f"/runs/{run_id}/events", f"/runs/{run_id}/logs"):
+            response = service.client.get(url, headers=headers)
+            assert response.status_code == 200, (url, last_event_id)
+        assert (
+            b"event: run_succeeded"
+            in service.client.get(f"/runs/{run_id}/events", headers=headers).content
+        )
+        with (
+            httpx.Client(base_url=service.url, timeout=10) as client,
+            client.stream("GET", "/events", headers=headers) as response,
+        ):
+            assert response.status_code == 200

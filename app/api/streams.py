@@ -9,6 +9,7 @@ after its maximum lifetime, or as soon as the service starts shutting down.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -86,7 +87,8 @@ def wants_event_stream(request: Request) -> bool:
 
 def resume_point(after: int, last_event_id: str | None) -> int:
     """Where a stream resumes: ``Last-Event-ID`` (sent by reconnecting clients) wins."""
-    if last_event_id and last_event_id.strip().isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if last_event_id and re.fullmatch(r"[0-9]{1,32}", last_event_id.strip()):
         return min(int(last_event_id.strip()), 2**62)
     return after
 
