@@ -53,6 +53,14 @@ class Unauthenticated(ServiceError):
         return {"WWW-Authenticate": challenge}
 
 
+class Forbidden(ServiceError):
+    """A valid API key that may not do this (an admin's operation)."""
+
+    status = 403
+    code = "forbidden"
+    title = "This API key may not do this"
+
+
 class RunNotFound(ServiceError):
     status = 404
     code = "run-not-found"

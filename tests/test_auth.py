@@ -91,7 +91,11 @@ def test_probes_and_nothing_else_are_open(keyed: ServiceProcess) -> None:
     with _as(keyed, "alice") as alice:
         assert alice.get("/openapi.json").json()["info"]["title"] == "kedro-runs"
         assert alice.get("/docs").status_code == 404  # off by default once keys are set
-        assert alice.get("/metrics").status_code == 200
+        forbidden = alice.get("/metrics")  # every key's figures: admins only
+        assert forbidden.status_code == 403
+        assert forbidden.headers["content-type"] == "application/problem+json"
+    with _as(keyed, "root") as root:
+        assert root.get("/metrics").status_code == 200
 
 
 def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> None:
@@ -129,6 +133,26 @@ def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> No
         assert {mine, theirs} <= listed(root)
         assert root.get(f"/runs/{mine}").status_code == 200
         assert root.get(f"/runs/{theirs}/events").status_code == 200
+
+
+def test_a_queued_run_never_names_another_keys_run_it_waits_for(keyed: ServiceProcess) -> None:
+    body = {"pipeline_names": ["stages"], "params": {"token": "mine", "delay": 3.0}}
+    with _as(keyed, "alice") as alice, _as(keyed, "bob") as bob, _as(keyed, "root") as root:
+        blocker = bob.post("/runs", json=body).json()["run_id"]  # holds the stage files
+        waiting = alice.post("/runs", json=body).json()
+        assert waiting["status"] == "queued"
+        assert waiting["waiting_for"] == []  # alice is not told bob's run exists
+        assert alice.get(f"/runs/{waiting['run_id']}").json()["waiting_for"] == []
+        listed = alice.get("/runs", params={"limit": 200}).json()["items"]
+        assert next(r for r in listed if r["run_id"] == waiting["run_id"])["waiting_for"] == []
+        assert alice.post("/runs/plan", json=body).json()["waiting_for"] == [waiting["run_id"]]
+        # Whoever may see the blocker is told about it.
+        assert root.get(f"/runs/{waiting['run_id']}").json()["waiting_for"] == [blocker]
+        assert blocker in bob.post("/runs/plan", json=body).json()["waiting_for"]
+        for client, run_id in ((bob, blocker), (alice, waiting["run_id"])):
+            assert client.get(f"/runs/{run_id}", params={"wait": 30}).json()["status"] == (
+                "succeeded"
+            )
 
 
 def test_enumerating_ids_finds_nothing_of_anyone_else(keyed: ServiceProcess) -> None:

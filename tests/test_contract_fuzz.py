@@ -37,7 +37,12 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 @pytest.fixture(scope="module")
 def fuzzed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    key_entry = {"name": "fuzz", "sha256": hashlib.sha256(FUZZ_KEY.encode()).hexdigest()}
+    # An admin key: /metrics is for admins, and every operation should be reachable.
+    key_entry = {
+        "name": "fuzz",
+        "sha256": hashlib.sha256(FUZZ_KEY.encode()).hexdigest(),
+        "admin": True,
+    }
     process = ServiceProcess(
         copy_project(tmp_path_factory.mktemp("fuzz")),
         headers={"Authorization": f"Bearer {FUZZ_KEY}"},

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.domain.callers import ANONYMOUS, Caller
-from app.errors import Unauthenticated
+from app.errors import Forbidden, Unauthenticated
 from app.settings import ApiKey
 
 MAX_KEY_CHARS = 512
@@ -70,3 +70,13 @@ async def _caller(
 
 CallerDep = Annotated[Caller, Depends(_caller)]
 requires_key = Depends(_caller)  # for routers and routes that do not read the caller
+
+
+async def _admin(caller: CallerDep) -> Caller:
+    if not caller.admin:
+        raise Forbidden("Only an admin API key may do this.")
+    return caller
+
+
+# Service-wide figures (every key's runs): for admin keys, or anyone without keys.
+requires_admin = Depends(_admin)

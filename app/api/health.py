@@ -1,11 +1,12 @@
-"""Liveness and readiness (open to all, for probes), and metrics (behind the API key)."""
+"""Liveness and readiness (open to all, for probes), and metrics (admin keys only: they
+count every key's runs)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from app.api.auth import requires_key
+from app.api.auth import requires_admin
 from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
 from app.errors import ServiceUnavailable
@@ -39,13 +40,14 @@ async def readyz(request: Request, service: RunServiceDep) -> dict[str, object]:
     "/metrics",
     operation_id="getMetrics",
     summary="Prometheus metrics",
-    dependencies=[requires_key],
+    dependencies=[requires_admin],
     response_class=Response,
     responses={
         200: {
             "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
             "description": "Prometheus text exposition format.",
-        }
+        },
+        **problem_responses(403),
     },
 )
 async def metrics(request: Request) -> Response:

@@ -102,7 +102,7 @@ async def run_pipeline(
     try:
         body = _as_run_create(request)
         key = idempotency_key_of(caller, idempotency_key, body) if idempotency_key else None
-        view = await service.run_to_end(body.to_spec(), run_id, caller, key)
+        view = await service.run_to_end(body.to_spec(), run_id, caller=caller, key=key)
     except InvalidRunRequest as error:
         message = "; ".join(e.msg for e in error.errors) or error.detail
         return kedro.RunFailure(

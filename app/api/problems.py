@@ -63,6 +63,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed request.",
         401: "An API key is required (the server has `api_keys` set) and none, or an "
         "unknown one, was given; `WWW-Authenticate` says how to authenticate.",
+        403: "The API key is valid but may not do this (an admin key is needed).",
         404: "No such run.",
         408: "The request body did not arrive in time (`body_timeout_seconds`, 30 s by default).",
         409: "The run is in a state that does not allow this, or a request with the same "

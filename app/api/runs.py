@@ -79,7 +79,7 @@ async def create_run(
         view = await service.submit(spec, run_id, caller=caller)
     else:
         key = idempotency_key_of(caller, idempotency_key, body)
-        view, replayed = await service.submit_once(spec, run_id, key, caller)
+        view, replayed = await service.submit_once(spec, run_id, key, caller=caller)
         if replayed:
             response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/runs/{view.run.run_id}"
@@ -97,7 +97,8 @@ class PlanOut(BaseModel):
     outputs: list[str] = Field(description="Persisted datasets that would be written.")
     parameters: list[str] = Field(description="Parameters the nodes read.")
     waiting_for: list[str] = Field(
-        description="Runs in flight it would wait for (they touch the same files)."
+        description="Runs in flight it would wait for (they touch the same files); only runs "
+        "the caller may see are named."
     )
 
 
@@ -108,10 +109,10 @@ class PlanOut(BaseModel):
     response_model=PlanOut,
     responses=problem_responses(400, 413, 422),
 )
-async def plan_run(body: RunCreate, service: RunServiceDep) -> PlanOut:
+async def plan_run(body: RunCreate, service: RunServiceDep, caller: CallerDep) -> PlanOut:
     """Takes the same body as `POST /runs` and answers what it would do; invalid requests
     get the same problems. Nothing is stored or run."""
-    plan = await service.plan(body.to_spec())
+    plan = await service.plan(body.to_spec(), caller=caller)
     return PlanOut(
         nodes=plan.nodes,
         inputs=[PlanInputOut(name=i.name, exists=i.exists) for i in plan.inputs],
@@ -151,7 +152,7 @@ async def list_runs(
         ),
     ] = None,
 ) -> RunPageOut:
-    page = await service.list_runs(status_ or [], pipeline, cursor, limit, caller)
+    page = await service.list_runs(status_ or [], pipeline, cursor, limit, caller=caller)
     return RunPageOut(items=[run_summary(view) for view in page.runs], next=page.next_cursor)
 
 
@@ -199,7 +200,7 @@ async def cancel_run(run_id: RunId, service: RunServiceDep, caller: CallerDep) -
     """A queued run is cancelled at once. A running run stops before its next node; if it
     has not stopped within the grace period its worker process is killed and replaced.
     A run that already ended is a 409."""
-    return run_out(await service.cancel(run_id, caller))
+    return run_out(await service.cancel(run_id, caller=caller))
 
 
 @router.get(
@@ -230,7 +231,7 @@ async def list_run_events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> Response | EventPageOut:
     if wants_event_stream(request):
-        await service.status_of(run_id, caller)  # 404 before the stream starts
+        await service.status_of(run_id, caller=caller)  # 404 before the stream starts
         limits, shutting_down = stream_context(request)
         return StreamingResponse(
             run_events(
@@ -244,7 +245,7 @@ async def list_run_events(
             media_type=EVENT_STREAM,
             headers=STREAM_HEADERS,
         )
-    events = await service.events(run_id, after, limit, caller)
+    events = await service.events(run_id, after, limit, caller=caller)
     return EventPageOut(
         items=[event_out(e) for e in events], last_seq=events[-1].seq if events else after
     )
@@ -281,7 +282,7 @@ async def list_run_logs(
     with level, logger, node and time, redacted. A run keeps at most `run_log_cap`
     records; `truncated` says when more were dropped."""
     if wants_event_stream(request):
-        await service.status_of(run_id, caller)  # 404 before the stream starts
+        await service.status_of(run_id, caller=caller)  # 404 before the stream starts
         limits, shutting_down = stream_context(request)
         return StreamingResponse(
             run_logs(
@@ -297,7 +298,7 @@ async def list_run_logs(
             headers=STREAM_HEADERS,
         )
     min_level = logging.getLevelNamesMapping()[level]
-    lines, dropped = await service.logs(run_id, after, min_level, limit, caller)
+    lines, dropped = await service.logs(run_id, after, min_level, limit, caller=caller)
     return LogPageOut(
         items=[log_out(line) for line in lines],
         last_seq=lines[-1].seq if lines else after,
@@ -317,7 +318,7 @@ async def get_run_outputs(run_id: RunId, service: RunServiceDep, caller: CallerD
     """Every dataset the run saved (type, save version when versioned, redacted path), and
     its free outputs: inline as JSON when serialisable and small (`output_inline_max_bytes`),
     otherwise described by type and shape or length."""
-    outputs = await service.outputs(run_id, caller)
+    outputs = await service.outputs(run_id, caller=caller)
     if outputs is None:
         return OutputsOut(recorded=False, saved=[], free=[])
     return OutputsOut.model_validate({"recorded": True, **outputs})

@@ -170,7 +170,8 @@ class RunSummary(BaseModel):
         "marked running); at most the request's `max_attempts`."
     )
     waiting_for: list[str] = Field(
-        description="Runs this queued run waits for because they touch the same files."
+        description="Runs this queued run waits for because they touch the same files; only "
+        "runs the caller may see are named (another API key's runs are not)."
     )
     error: RunErrorOut | None
     timestamps: TimestampsOut

@@ -144,7 +144,7 @@ async def run_events(
     last = after
     terminal_types = set(TERMINAL_EVENT.values())
     while True:
-        events = await service.events(run_id, last, 1000, caller)
+        events = await service.events(run_id, last, 1000, caller=caller)
         for event in events:
             body = event_out(event).model_dump_json()
             yield sse(event.seq, str(event.type), body)
@@ -154,8 +154,8 @@ async def run_events(
         if events:
             clock.sent()
             continue
-        ended = await service.status_of(run_id, caller) in TERMINAL_STATUSES
-        if ended and not await service.events(run_id, last, 1, caller):
+        ended = await service.status_of(run_id, caller=caller) in TERMINAL_STATUSES
+        if ended and not await service.events(run_id, last, 1, caller=caller):
             return  # resumed after the terminal event: nothing more will come
         if clock.over(service):
             return
@@ -178,8 +178,8 @@ async def run_logs(
     clock = _Clock(limits, shutting_down)
     last = after
     while True:
-        ended = await service.status_of(run_id, caller) in TERMINAL_STATUSES
-        lines, _dropped = await service.logs(run_id, last, min_level, 1000, caller)
+        ended = await service.status_of(run_id, caller=caller) in TERMINAL_STATUSES
+        lines, _dropped = await service.logs(run_id, last, min_level, 1000, caller=caller)
         for stored in lines:
             yield sse(stored.seq, "log", log_out(stored).model_dump_json())
             last = stored.seq

@@ -226,7 +226,7 @@ class RunService:
     # -- commands -------------------------------------------------------------
 
     async def submit_once(
-        self, spec: RunSpec, run_id: str, key: IdempotencyKey, caller: Caller = ANONYMOUS
+        self, spec: RunSpec, run_id: str, key: IdempotencyKey, *, caller: Caller
     ) -> tuple[RunView, bool]:
         """``submit`` at most once per caller and Idempotency-Key (within the key's time to
         live): the same key and body return the original run (and True); the same key
@@ -257,7 +257,7 @@ class RunService:
         since = utcnow() - self._idempotency_ttl
         found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
         if found is None:
-            return await self.submit(spec, run_id, key, caller), False
+            return await self.submit(spec, run_id, key, caller=caller), False
         body_hash, original = found
         if body_hash != key.body_hash:
             raise InvalidRequest(
@@ -282,7 +282,8 @@ class RunService:
         spec: RunSpec,
         run_id: str,
         key: IdempotencyKey | None = None,
-        caller: Caller = ANONYMOUS,
+        *,
+        caller: Caller,
     ) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
@@ -305,11 +306,12 @@ class RunService:
             plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the dispatcher.
-        return await asyncio.shield(self._accept(spec, run_id, plan, key, caller.name))
+        return await asyncio.shield(self._accept(spec, run_id, plan, key, caller))
 
     async def _accept(
-        self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None, owner: str
+        self, spec: RunSpec, run_id: str, plan: RunPlan, key: IdempotencyKey | None, caller: Caller
     ) -> RunView:
+        owner = caller.name
         async with self._lock:
             if self._draining:
                 raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
@@ -317,11 +319,7 @@ class RunService:
             # transaction) and handed to a worker without a trip through the supervisor.
             start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
             if not start_now and self._queue.queued_count >= self._max_queued:
-                raise QueueFull(
-                    f"{self._queue.queued_count} runs are queued, the most this service "
-                    "accepts; retry later.",
-                    retry_after_seconds=self._retry_after(),
-                )
+                raise self._queue_full()
             queued_at = utcnow()
 
             def insert() -> Run:
@@ -360,7 +358,7 @@ class RunService:
                 self._start(queued)
             else:
                 self._queue.enqueue(queued)
-            waiting_for = self._queue.waiting_for(run_id)
+            waiting_for = self._waiting_for(run_id, caller)
         return RunView(run, node_progress(run, []), waiting_for)
 
     def _refuse_if_full(self) -> None:
@@ -368,11 +366,13 @@ class RunService:
         queue is full: under a burst, refusals then cost no configuration resolution.
         ``_accept`` decides again, under its lock, for runs that get past this."""
         if self._free_slots() == 0 and self._queue.queued_count >= self._max_queued:
-            raise QueueFull(
-                f"{self._queue.queued_count} runs are queued, the most this service "
-                "accepts; retry later.",
-                retry_after_seconds=self._retry_after(),
-            )
+            raise self._queue_full()
+
+    def _queue_full(self) -> QueueFull:
+        return QueueFull(
+            f"The queue is full (at most {self._max_queued} runs wait); retry later.",
+            retry_after_seconds=self._retry_after(),
+        )
 
     def _retry_after(self) -> int:
         """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""
@@ -389,7 +389,7 @@ class RunService:
         )
         return max(0, free)
 
-    async def cancel(self, run_id: str, caller: Caller = ANONYMOUS) -> RunView:
+    async def cancel(self, run_id: str, *, caller: Caller) -> RunView:
         """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound
         (also for a run ``caller`` may not see), RunStateConflict (it already finished)."""
         async with self._lock:
@@ -423,6 +423,14 @@ class RunService:
                 )
         return await self.get(run_id, caller=caller)
 
+    def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
+        return self._seen_by(caller, self._queue.waiting_for(run_id))
+
+    def _seen_by(self, caller: Caller, run_ids: list[str]) -> list[str]:
+        """The runs of ``run_ids`` (all queued or running) that ``caller`` may see: a
+        queued run may wait for another key's run, but never names it."""
+        return [r for r in run_ids if caller.may_see(self._owners.get(r, ""))]
+
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
         if self._queue.is_running(run_id) and self._executor.kill(run_id):
@@ -435,9 +443,7 @@ class RunService:
 
     # -- queries --------------------------------------------------------------
 
-    async def get(
-        self, run_id: str, wait_seconds: float = 0.0, caller: Caller = ANONYMOUS
-    ) -> RunView:
+    async def get(self, run_id: str, wait_seconds: float = 0.0, *, caller: Caller) -> RunView:
         """The run with its node progress. With ``wait_seconds``, hold on until the run
         ends or that time passes (a long poll), then answer. Raises RunNotFound (also
         for a run ``caller`` may not see)."""
@@ -469,7 +475,7 @@ class RunService:
 
         run, events = await self._read(load)
         run = _visible(run, run_id, caller)
-        return RunView(run, node_progress(run, events), self._queue.waiting_for(run_id))
+        return RunView(run, node_progress(run, events), self._waiting_for(run_id, caller))
 
     def _wake_waiters(self, run_id: str | None = None) -> None:
         """Release long polls on ``run_id`` (it ended), or all of them (shutdown)."""
@@ -485,7 +491,8 @@ class RunService:
         pipeline: str | None,
         cursor: str | None,
         limit: int,
-        caller: Caller = ANONYMOUS,
+        *,
+        caller: Caller,
     ) -> RunListPage:
         """The runs ``caller`` may see, newest first, ``limit`` (at most MAX_PAGE) at a
         time. Raises InvalidRequest for a cursor not of the shape of a save version."""
@@ -494,12 +501,12 @@ class RunService:
         page = await self._read(
             lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE), owner)
         )
-        views = [RunView(run, [], self._queue.waiting_for(run.run_id)) for run in page.runs]
+        views = [RunView(run, [], self._waiting_for(run.run_id, caller)) for run in page.runs]
         next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
         return RunListPage(views, next_cursor)
 
     async def events(
-        self, run_id: str, after: int, limit: int, caller: Caller = ANONYMOUS
+        self, run_id: str, after: int, limit: int, *, caller: Caller
     ) -> list[RunEvent]:
         """The run's events with ``seq > after``, in order. Raises RunNotFound."""
 
@@ -512,7 +519,7 @@ class RunService:
         return events
 
     async def logs(
-        self, run_id: str, after: int, min_level: int, limit: int, caller: Caller = ANONYMOUS
+        self, run_id: str, after: int, min_level: int, limit: int, *, caller: Caller
     ) -> tuple[list[StoredLogLine], int]:
         """The run's log lines after ``after`` at ``min_level`` or above, and how many of
         its records were dropped over the cap. Raises RunNotFound."""
@@ -527,7 +534,7 @@ class RunService:
         _visible(run, run_id, caller)
         return lines, dropped
 
-    async def outputs(self, run_id: str, caller: Caller = ANONYMOUS) -> dict[str, object] | None:
+    async def outputs(self, run_id: str, *, caller: Caller) -> dict[str, object] | None:
         """What the run saved and returned (None until it has ended). Raises RunNotFound."""
 
         def load() -> tuple[Run | None, dict[str, object] | None]:
@@ -538,7 +545,7 @@ class RunService:
         _visible(run, run_id, caller)
         return outputs
 
-    async def status_of(self, run_id: str, caller: Caller = ANONYMOUS) -> RunStatus:
+    async def status_of(self, run_id: str, *, caller: Caller) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
         run = await self._read(lambda: self._store.get_run(run_id))
         return _visible(run, run_id, caller).status
@@ -555,13 +562,14 @@ class RunService:
     async def list_datasets(self) -> list[DatasetInfo]:
         return self._inspector.list_datasets()
 
-    async def plan(self, spec: RunSpec) -> PlanDetail:
-        """What ``submit(spec)`` would run, need and write, and which runs in flight it
-        would wait for. Runs nothing. Raises InvalidRunRequest like ``submit``."""
+    async def plan(self, spec: RunSpec, *, caller: Caller) -> PlanDetail:
+        """What ``submit(spec)`` would run, need and write, and which of the runs in flight
+        that ``caller`` may see it would wait for. Runs nothing. Raises InvalidRunRequest
+        like ``submit``."""
         loop = asyncio.get_running_loop()
         plan, detail = await loop.run_in_executor(self._planner, self._inspector.plan_detail, spec)
         async with self._lock:
-            waiting_for = self._queue.conflicting(plan.footprint)
+            waiting_for = self._seen_by(caller, self._queue.conflicting(plan.footprint))
         return replace(detail, waiting_for=waiting_for)
 
     async def snapshot(self, params: dict[str, Any] | None) -> Any:
@@ -573,7 +581,8 @@ class RunService:
         self,
         spec: RunSpec,
         run_id: str,
-        caller: Caller = ANONYMOUS,
+        *,
+        caller: Caller,
         key: IdempotencyKey | None = None,
     ) -> RunView:
         """Submit and wait until the run ends, however long that takes (Kedro's POST /run).
