@@ -8,6 +8,7 @@ fields from runtime params, as a careless project author might write them.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -412,3 +413,70 @@ def test_behaviour_covers_nested_wrappers() -> None:
     assert ("dataset.load_args.engine", '"c"') in behaviour(wrapper)
     shorthand = {"type": "partitions.PartitionedDataset", "dataset": "text.TextDataset"}
     assert behaviour(shorthand) != behaviour({**shorthand, "dataset": PICKLE})
+
+
+def test_behaviour_and_locations_cover_every_nested_dataset() -> None:
+    from app.kedro_bridge.catalog_guard import behaviour, locations
+
+    incremental = {
+        "type": "partitions.IncrementalDataset",
+        "path": "/p/data/parts",
+        "dataset": "pandas.CSVDataset",
+        "checkpoint": {"type": "text.TextDataset", "filepath": "/p/data/ckpt"},
+    }
+    retyped = {**incremental, "checkpoint": {"type": PICKLE, "filepath": "/p/data/ckpt"}}
+    assert behaviour(incremental) != behaviour(retyped)
+    moved = {**incremental, "checkpoint": {"type": "text.TextDataset", "filepath": "/etc/x"}}
+    assert ("checkpoint.filepath", "/etc/x") in locations(moved)
+    assert ("path", "/p/data/parts") in locations(moved)
+    # A suffix is part of every partition's path: "/../../x" would leave the data root.
+    partitioned = {"type": "partitions.PartitionedDataset", "path": "/p/data/parts"}
+    suffixed = {**partitioned, "filename_suffix": "/../../x"}
+    assert behaviour(partitioned) != behaviour(suffixed)
+
+
+def test_a_moved_nested_location_is_checked_too(tmp_path: Path) -> None:
+    from app.kedro_bridge.catalog_guard import Policy, ResolvedDataset, params_driven_errors
+
+    root = tmp_path / "data"
+    root.mkdir()
+    usual = {"type": "x.Incremental", "path": f"{root}/parts", "checkpoint": {"type": "t.T"}}
+    moved = {**usual, "checkpoint": {"type": "t.T", "filepath": "/etc/passwd"}}
+    errors = params_driven_errors(
+        ["ds"],
+        lambda _: ResolvedDataset.of(moved),
+        lambda _: ResolvedDataset.of(usual),
+        Policy(str(root)),
+    )
+    assert [error.type for error in errors] == ["path_outside_data_root"]
+
+
+@pytest.mark.parametrize("location", ["x:foo", "data:,a/../data/x", "data/01_raw/x.csv"])
+def test_a_relative_local_location_is_refused(tmp_path: Path, location: str) -> None:
+    from app.kedro_bridge.catalog_guard import Policy, location_problem
+
+    # Kedro makes the project's local paths absolute; a relative one would resolve against
+    # whatever directory a process happens to run in.
+    problem = location_problem(location, Policy(str(tmp_path)))
+    assert problem is not None
+    assert problem[0] == "bad_path"
+
+
+def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> None:
+    from app.kedro_bridge.inspector import _normalise
+
+    target = tmp_path / "data" / "stage.txt"
+    target.parent.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "data")
+    spellings = [
+        str(target),
+        f"file://{target}",
+        f"FILE://{target}",
+        f"local://{target}",
+        f"file:///{target}",
+        f"//{target}",
+        f"{tmp_path}/data/../data/stage.txt",
+        f"{link}/stage.txt",
+    ]
+    assert {_normalise(spelling) for spelling in spellings} == {os.path.realpath(target)}

@@ -6,13 +6,17 @@ resolution (no params) and refuses a run whose params would
 
 - change which class is built or how it behaves: the ``type`` at any nesting depth
   (wrappers such as ``PartitionedDataset`` and ``CachedDataset`` hold a nested
-  ``dataset``), ``backend``, ``file_format``, ``load_args.engine`` /
-  ``save_args.engine``, ``fs_args`` or ``credentials``. Kedro 1.7's own guard only
+  ``dataset``, ``IncrementalDataset`` a ``checkpoint``: any nested mapping with a
+  ``type`` is a dataset config of its own), ``backend``, ``file_format``,
+  ``filename_suffix``, ``load_args.engine`` / ``save_args.engine``, ``fs_args`` or
+  ``credentials``. Kedro 1.7's own guard only
   looks for ``runtime_params:`` in the raw ``type`` string, so an indirection such as
   ``type: ${_types.t}`` gets past it; comparing resolved values does not care how the
   value was reached;
-- move a dataset to a protocol outside ``allowed_protocols`` (local files only by
-  default), or, for local files, outside the data root once symlinks are resolved;
+- move a dataset (or a nested one) to a protocol outside ``allowed_protocols`` (local
+  files only by default), or, for local files, outside the data root once symlinks are
+  resolved, or to a relative path (Kedro makes the project's local paths absolute, so a
+  relative one would resolve against whatever directory a process runs in);
 - give a path Kedro or fsspec could read in more than one way: backslashes,
   percent-encoded separators or dots, over-long paths.
 """
@@ -31,7 +35,8 @@ from app.errors import FieldError
 
 # Keys of a dataset config that choose a class or how it reads and writes. A caller's
 # params may not change any of them, at any nesting depth.
-BEHAVIOUR_KEYS = ("type", "backend", "file_format", "fs_args", "credentials")
+BEHAVIOUR_KEYS = ("type", "backend", "file_format", "filename_suffix", "fs_args", "credentials")
+LOCATION_KEYS = ("filepath", "path")
 ENGINE_KEYS = ("load_args", "save_args")
 MAX_PATH_CHARS = 4096
 MAX_COMPONENT_CHARS = 255
@@ -44,8 +49,19 @@ _ENCODED = re.compile(r"%(?:2f|5c|2e)", re.IGNORECASE)
 class ResolvedDataset:
     """What the guard needs of one dataset as resolved: where and how it behaves."""
 
-    location: str | None  # the filepath/path as configured (absolute for local files)
+    # (dotted key, filepath or path as configured; absolute for local files), nested too
+    locations: tuple[tuple[str, str], ...]
     behaviour: tuple[tuple[str, str], ...]  # (dotted key, JSON of the value)
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> ResolvedDataset:
+        return cls(locations(config), behaviour(config))
+
+
+def _nested(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The dataset configs inside ``config`` (``dataset``, ``checkpoint``, ...): every
+    mapping value with a ``type``."""
+    return [(k, v) for k, v in config.items() if isinstance(v, dict) and "type" in v]
 
 
 def behaviour(config: dict[str, Any], prefix: str = "") -> tuple[tuple[str, str], ...]:
@@ -59,11 +75,20 @@ def behaviour(config: dict[str, Any], prefix: str = "") -> tuple[tuple[str, str]
         args = config.get(key)
         if isinstance(args, dict) and "engine" in args:
             found.append((f"{prefix}{key}.engine", _fingerprint(args["engine"])))
-    nested = config.get("dataset")
-    if isinstance(nested, dict):
-        found.extend(behaviour(nested, prefix + "dataset."))
-    elif nested is not None:
-        found.append((prefix + "dataset", _fingerprint(nested)))  # a type shorthand
+    for key, nested in _nested(config):
+        found.extend(behaviour(nested, f"{prefix}{key}."))
+    shorthand = config.get("dataset")
+    if shorthand is not None and not isinstance(shorthand, dict):
+        found.append((prefix + "dataset", _fingerprint(shorthand)))  # a type shorthand
+    return tuple(sorted(found))
+
+
+def locations(config: dict[str, Any], prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """Every ``filepath`` and ``path`` of a dataset config, nested configs included, as
+    sorted ``(dotted key, location)`` pairs."""
+    found = [(prefix + key, str(config[key])) for key in LOCATION_KEYS if config.get(key)]
+    for key, nested in _nested(config):
+        found.extend(locations(nested, f"{prefix}{key}."))
     return tuple(sorted(found))
 
 
@@ -116,11 +141,13 @@ def params_driven_errors(
                     "type_selection",
                 )
             )
-        elif moved.location != usual.location and moved.location is not None:
-            problem = location_problem(moved.location, policy)
+            continue
+        for _, location in sorted(set(moved.locations) - set(usual.locations)):
+            problem = location_problem(location, policy)
             if problem:
                 code, why = problem
                 errors.append(_error(f"params may not move dataset {name!r} ({why})", code))
+                break
     return errors
 
 
@@ -131,7 +158,7 @@ def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
         return "bad_path", f"a path longer than {MAX_PATH_CHARS} characters"
     if "\\" in location or _ENCODED.search(location) or "\x00" in location:
         return "bad_path", "backslashes, NUL and percent-encoded '/', '\\' or '.' are refused"
-    protocol, path = _split_protocol(location)
+    protocol, path = split_protocol(location)
     if protocol not in policy.allowed_protocols:
         allowed = ", ".join(sorted(policy.allowed_protocols))
         return "protocol_not_allowed", f"protocol {protocol[:20]!r} is not one of {allowed}"
@@ -139,12 +166,17 @@ def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
         return None
     if any(len(part) > MAX_COMPONENT_CHARS for part in path.split("/")):
         return "bad_path", f"a path component longer than {MAX_COMPONENT_CHARS} characters"
+    if not os.path.isabs(path):
+        return "bad_path", "a relative path (the project's own local paths are absolute)"
     if not _is_under(path, policy.data_root):
         return "path_outside_data_root", "outside the project's data directory"
     return None
 
 
-def _split_protocol(location: str) -> tuple[str, str]:
+def split_protocol(location: str) -> tuple[str, str]:
+    """(protocol, the rest) of a dataset location, as fsspec reads it: no ``://`` is a
+    local path, and ``file``/``local`` (any case) are local too, so every spelling of one
+    local file gives the same ``("file", path)``."""
     if "://" not in location:
         return "file", location
     protocol, _, rest = location.partition("://")
@@ -152,6 +184,14 @@ def _split_protocol(location: str) -> tuple[str, str]:
     if protocol in {"file", "local"}:
         return "file", rest
     return protocol, rest
+
+
+def local_key(path: str) -> str:
+    """One name for a local file however it is spelled: absolute, normalised, with
+    symlinks resolved (``//x`` and ``///x`` are ``/x``, as the kernel reads them)."""
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")
+    return os.path.realpath(path)
 
 
 def _is_under(path: str, root: str) -> bool:

@@ -217,13 +217,10 @@ class _Catalog:
         """Where dataset ``name`` lives as configured, and what chooses its behaviour."""
         if name not in self._resolved:
             if name == "parameters" or name.startswith("params:"):
-                self._resolved[name] = catalog_guard.ResolvedDataset(None, ())
+                self._resolved[name] = catalog_guard.ResolvedDataset((), ())
             else:
                 config = self._resolver.resolve_pattern(name)
-                target = _target(config)
-                self._resolved[name] = catalog_guard.ResolvedDataset(
-                    str(target) if target else None, catalog_guard.behaviour(config)
-                )
+                self._resolved[name] = catalog_guard.ResolvedDataset.of(config)
         return self._resolved[name]
 
     def locate(self, name: str) -> DatasetLocation:
@@ -254,10 +251,11 @@ def _target(config: dict[str, Any]) -> object:
 
 
 def _normalise(target: str) -> str:
-    if target.startswith("file://"):
-        target = target[len("file://") :]
-    if "://" not in target:
-        return os.path.normpath(target)
+    """The key two runs touching the same location share: the guard's reading of the
+    protocol, so every spelling of a local file is one key."""
+    protocol, path = catalog_guard.split_protocol(target)
+    if protocol == "file":
+        return catalog_guard.local_key(path)
     # Keys are stored with the run: keep scheme, host and path, never credentials.
     parts = urlsplit(target)
     host = parts.hostname or ""
