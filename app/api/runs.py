@@ -147,8 +147,9 @@ async def list_runs(
         Query(
             pattern=CURSOR_PATTERN,
             max_length=32,
-            description="`next` from the previous page (the save version of its last run: "
-            "the page holds the runs submitted before it).",
+            description="`next` from the previous page: the save version its last run was "
+            "submitted under (a retried run shows its latest attempt's instead); the page "
+            "holds the runs submitted before it.",
         ),
     ] = None,
 ) -> RunPageOut:
