@@ -161,6 +161,7 @@ def _serve(settings: Any) -> int:
     from app.errors import ProjectError
     from app.kedro_bridge.project import check_location
     from app.main import create_app
+    from app.serving import DrainingServer
     from app.wiring import project_location
 
     try:
@@ -168,24 +169,32 @@ def _serve(settings: Any) -> int:
     except ProjectError as error:
         print(f"kedro-runs: {error}", file=sys.stderr)
         return 2
-    # uvicorn drains, runs the lifespan shutdown (which records interrupted runs),
-    # then re-raises the SIGTERM it caught with the handler that was in place
-    # before it. Make that handler a no-op, so a clean shutdown exits 0.
+    # uvicorn runs the lifespan shutdown (which records interrupted runs), then
+    # re-raises the SIGTERM it caught with the handler that was in place before it.
+    # Make that handler a no-op, so a clean shutdown exits 0.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     app = create_app(settings)
-    server = uvicorn.Server(
+
+    async def drain() -> None:
+        service = getattr(app.state, "run_service", None)
+        if service is not None:  # not yet started: nothing to drain
+            await service.drain(settings.drain_seconds)
+
+    server = DrainingServer(
         uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
-            # Open requests (long polls, streams) end early; the drain happens after.
+            # Requests still open when uvicorn stops (after the drain) get 10 s to end.
             timeout_graceful_shutdown=10,
-        )
+        ),
+        drain,
     )
-    # Event streams end as soon as shutdown starts, so they never hold it up.
-    app.state.shutting_down = lambda: server.should_exit
+    # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
+    # too, so they never hold the shutdown up.
+    app.state.shutting_down = lambda: server.stopping
     server.run()
     return 0
 

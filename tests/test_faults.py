@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 from conftest import ServiceProcess, ledger
 from support import process_group
@@ -139,31 +138,36 @@ def test_a_timeout_above_the_server_maximum_is_refused(service: ServiceProcess) 
 
 def test_sigterm_lets_running_runs_finish_within_the_drain_budget(project: Path) -> None:
     first = ServiceProcess(project, workers=1, env={"KEDRO_RUNS_DRAIN_SECONDS": "20"}).start()
-    running = first.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.5}})["run_id"]
+    running = first.submit(pipeline_names=["slow"], params={"slow": {"seconds": 1.0}})["run_id"]
     first.wait(running, {"running"})
     queued = first.submit(pipeline_names=["noop"])["run_id"]
     assert first.process is not None
     first.process.send_signal(signal.SIGTERM)
+    # The service goes on listening while its run drains: not ready, no new runs, and
+    # every refusal is a problem with Retry-After. Reads still work.
     deadline = time.monotonic() + 10
-    refused = None
-    while time.monotonic() < deadline and first.process.poll() is None:
-        try:
-            response = first.client.post("/runs", json={"pipeline_names": ["noop"]})
-        except httpx.TransportError:
-            break  # no longer accepting connections at all
-        if response.status_code == 503:
-            refused = response
-            break
-        time.sleep(0.05)
-    assert first.process.wait(timeout=60) == 0
-    first.client.close()
-    if refused is not None:  # a request on a kept-alive connection during shutdown
+    while first.client.get("/readyz").status_code == 200:
+        assert time.monotonic() < deadline, "still ready after SIGTERM"
+        time.sleep(0.02)
+    refusals = [
+        first.client.get("/readyz"),
+        first.client.post("/runs", json={"pipeline_names": ["noop"]}),
+        first.client.post("/run", json={"pipeline_names": ["noop"]}),
+    ]
+    for refused in refusals:
+        assert refused.status_code == 503, refused.text
         assert int(refused.headers["retry-after"]) > 0
         assert refused.headers["content-type"] == "application/problem+json"
+    assert first.get(running)["status"] == "running"  # still draining: it had 3 s to go
+    assert first.get(queued)["status"] == "queued"
+    assert first.process.wait(timeout=60) == 0
+    first.client.close()
 
     second = ServiceProcess(project, workers=1).start()
     try:
         assert second.get(running)["status"] == "succeeded"  # it finished within the drain
         assert second.wait(queued)["status"] == "succeeded"  # it stayed queued, then ran
+        listed = second.client.get("/runs", params={"limit": 200}).json()["items"]
+        assert len(listed) == 2  # the refused submissions left nothing
     finally:
         second.stop()

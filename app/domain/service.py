@@ -121,6 +121,7 @@ class RunService:
         self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
+        self._drain_deadline: float | None = None  # loop time the drain ends at
         self._hooks = hooks
         self._max_queued = max_queued_runs
         self._default_timeout = default_timeout_seconds
@@ -157,10 +158,7 @@ class RunService:
         ``drain_seconds`` to finish; then stop workers. Runs still active end
         ``failed(interrupted)``; queued runs stay queued for the next start. Reports that
         arrived before the workers stopped are recorded first."""
-        self._draining = True
-        deadline = asyncio.get_running_loop().time() + drain_seconds
-        while self._queue.running_count and asyncio.get_running_loop().time() < deadline:
-            await self.event_signal.wait(_ANY_RUN_ENDED, 0.1)
+        await self.drain(drain_seconds)
         self._stopping = True
         self._wake_waiters()
         self.event_signal.notify_all()
@@ -176,6 +174,17 @@ class RunService:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._planner.shutdown(wait=True)
+
+    async def drain(self, seconds: float) -> None:
+        """Take no new runs (submissions get 503) and start no queued ones; wait until no
+        run is running, or ``seconds`` have passed since the first call (a later call,
+        such as ``stop``'s, does not extend the budget)."""
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        if self._drain_deadline is None:
+            self._drain_deadline = loop.time() + seconds
+        while self._queue.running_count and loop.time() < self._drain_deadline:
+            await self.event_signal.wait(_ANY_RUN_ENDED, 0.1)
 
     async def _recover_interrupted(
         self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST
