@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from app import faults
@@ -24,6 +24,7 @@ from app.domain import reports
 from app.domain.callers import ANONYMOUS, Caller
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
+from app.domain.idempotency import IdempotencyKeys, check_same_body
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
@@ -55,12 +56,10 @@ from app.domain.runs import (
     utcnow,
 )
 from app.domain.save_versions import SaveVersionClock
-from app.domain.signals import ChangeSignal, StateChangeFeed
+from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
 from app.errors import (
     FieldError,
-    IdempotencyKeyInUse,
-    InvalidRequest,
     InvalidRunRequest,
     QueueFull,
     RunNotFound,
@@ -118,7 +117,7 @@ class RunService:
         self._clock = SaveVersionClock()
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._cancel_pending: set[str] = set()  # running runs asked to stop
-        self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
+        self._finish_waiters = FinishWaiters()  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
         self._hooks = hooks
@@ -127,8 +126,7 @@ class RunService:
         self._max_timeout = max_timeout_seconds
         self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
         self._timed_out: set[str] = set()  # runs killed for running past their timeout
-        self._idempotency_ttl = timedelta(seconds=idempotency_ttl_seconds)
-        self._keys_in_flight: set[tuple[str, str]] = set()
+        self._keys = IdempotencyKeys(idempotency_ttl_seconds)
         # Pipelines and start time of every run this process knows to be unfinished,
         # for what hooks are told when it ends.
         self._pipelines_of: dict[str, list[str]] = {}
@@ -162,7 +160,7 @@ class RunService:
         while self._queue.running_count and asyncio.get_running_loop().time() < deadline:
             await self.event_signal.wait(_ANY_RUN_ENDED, 0.1)
         self._stopping = True
-        self._wake_waiters()
+        self._finish_waiters.wake()
         self.event_signal.notify_all()
         self.state_changes.signal.notify_all()
         for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
@@ -233,43 +231,18 @@ class RunService:
         with another body is a 422; while the first request with a key is being handled,
         another with it is a 409 (IdempotencyKeyInUse). ``key.principal`` is the caller's
         name, so one caller's key never finds another's run."""
-        with self._holding(key):
+        with self._keys.holding(key):
             return await self._submit_or_replay(spec, run_id, key, caller)
-
-    @contextlib.contextmanager
-    def _holding(self, key: IdempotencyKey | None) -> Iterator[None]:
-        """Mark ``key`` in flight for the block; IdempotencyKeyInUse if it already is."""
-        if key is None:
-            yield
-            return
-        scope = (key.principal, key.key)
-        if scope in self._keys_in_flight:
-            raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
-        self._keys_in_flight.add(scope)
-        try:
-            yield
-        finally:
-            self._keys_in_flight.discard(scope)
 
     async def _submit_or_replay(
         self, spec: RunSpec, run_id: str, key: IdempotencyKey, caller: Caller
     ) -> tuple[RunView, bool]:
-        since = utcnow() - self._idempotency_ttl
+        since = self._keys.live_since(utcnow())
         found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
         if found is None:
             return await self.submit(spec, run_id, key, caller=caller), False
         body_hash, original = found
-        if body_hash != key.body_hash:
-            raise InvalidRequest(
-                "This Idempotency-Key was used with a different request body.",
-                [
-                    FieldError(
-                        ("header", "Idempotency-Key"),
-                        "already used with a different body",
-                        "key_reused",
-                    )
-                ],
-            )
+        check_same_body(key, body_hash)
         return await self.get(original, caller=caller), True
 
     @property
@@ -410,7 +383,7 @@ class RunService:
                     ]
                 )
                 self._queue.remove_queued(run_id)
-                self._wake_waiters(run_id)
+                self._finish_waiters.wake(run_id)
                 await self._dispatch()
             elif run.status is RunStatus.RUNNING:
                 await self._write(
@@ -450,21 +423,13 @@ class RunService:
         if wait_seconds <= 0:
             return await self._load_view(run_id, caller)
         # Registered before the first read, so an end recorded in between still wakes us.
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finish_waiters.setdefault(run_id, []).append(waiter)
-        try:
+        with self._finish_waiters.registered(run_id) as ended:
             view = await self._load_view(run_id, caller)
             if view.run.status in TERMINAL_STATUSES:
                 return view
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, wait_seconds)
+                await asyncio.wait_for(ended, wait_seconds)
             return await self._load_view(run_id, caller)
-        finally:
-            waiters = self._finish_waiters.get(run_id, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                self._finish_waiters.pop(run_id, None)
 
     async def _load_view(self, run_id: str, caller: Caller) -> RunView:
         def load() -> tuple[Run | None, list[RunEvent]]:
@@ -476,14 +441,6 @@ class RunService:
         run, events = await self._read(load)
         run = _visible(run, run_id, caller)
         return RunView(run, node_progress(run, events), self._waiting_for(run_id, caller))
-
-    def _wake_waiters(self, run_id: str | None = None) -> None:
-        """Release long polls on ``run_id`` (it ended), or all of them (shutdown)."""
-        run_ids = [run_id] if run_id is not None else list(self._finish_waiters)
-        for key in run_ids:
-            for waiter in self._finish_waiters.get(key, []):
-                if not waiter.done():
-                    waiter.set_result(None)
 
     async def list_runs(
         self,
@@ -588,7 +545,7 @@ class RunService:
         """Submit and wait until the run ends, however long that takes (Kedro's POST /run).
         With ``key``, as ``submit_once``, except that the key stays in flight (a retry
         gets 409) until the run has ended, since that is when this request answers."""
-        with self._holding(key):
+        with self._keys.holding(key):
             if key is None:
                 view = await self.submit(spec, run_id, caller=caller)
             else:
@@ -698,7 +655,7 @@ class RunService:
                 )
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
-            self._wake_waiters(move.run_id)
+            self._finish_waiters.wake(move.run_id)
         for timer in timers:
             if timer is not None:
                 timer.cancel()
