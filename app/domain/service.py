@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
 from typing import Any, TypeVar
 
 from app import faults
@@ -40,6 +39,7 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
+from app.domain.recovery import interrupted_writes
 from app.domain.retry import requeue_instead
 from app.domain.runs import (
     ACTIVE_STATUSES,
@@ -47,7 +47,6 @@ from app.domain.runs import (
     EventType,
     FailureReason,
     Run,
-    RunError,
     RunEvent,
     RunPlan,
     RunSpec,
@@ -57,6 +56,7 @@ from app.domain.runs import (
 )
 from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
+from app.domain.tracking import RunBook
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
 from app.errors import (
     FieldError,
@@ -127,11 +127,7 @@ class RunService:
         self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
         self._timed_out: set[str] = set()  # runs killed for running past their timeout
         self._keys = IdempotencyKeys(idempotency_ttl_seconds)
-        # Pipelines and start time of every run this process knows to be unfinished,
-        # for what hooks are told when it ends.
-        self._pipelines_of: dict[str, list[str]] = {}
-        self._owners: dict[str, str] = {}  # for the state-change feed, filtered by caller
-        self._started_at: dict[str, datetime] = {}
+        self._runs = RunBook()  # pipelines, owner, start of each unfinished run
         self._active: dict[str, QueuedRun] = {}  # runs handed to a worker, with their attempt
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
@@ -144,8 +140,7 @@ class RunService:
         await self._recover_interrupted("the service stopped while the run was active")
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
-            self._pipelines_of[run.run_id] = list(run.spec.pipeline_names)
-            self._owners[run.run_id] = run.owner
+            self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
         self._inbox.put_nowait(reports.CapacityChanged())
@@ -179,41 +174,11 @@ class RunService:
         self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST
     ) -> None:
         active = await self._read(lambda: self._store.runs_in(sorted(ACTIVE_STATUSES)))
-        now = utcnow()
-        writes: list[Transition] = []
         for run in active:
-            self._pipelines_of.setdefault(run.run_id, list(run.spec.pipeline_names))
-            self._owners.setdefault(run.run_id, run.owner)
-            if run.started_at is not None:
-                self._started_at.setdefault(run.run_id, run.started_at)
-            if run.status is RunStatus.CANCELLING:
-                writes.append(
-                    Transition(
-                        run.run_id,
-                        RunStatus.CANCELLED,
-                        now,
-                        EventType.RUN_CANCELLED,
-                        event_data={"detail": detail},
-                    )
-                )
-            else:
-                error = RunError(reason, "RunInterrupted", detail)
-                failed = Transition(
-                    run.run_id,
-                    RunStatus.FAILED,
-                    now,
-                    EventType.RUN_FAILED,
-                    error=error,
-                    event_data=error_data(error),
-                )
-                # Requeued runs are picked up by the next start (or this one).
-                writes.append(
-                    requeue_instead(
-                        failed, run.attempts, run.spec.max_attempts, self._next_save_version
-                    )
-                )
+            self._runs.track_recovered(run)
             self._queue.finish(run.run_id)
             self._active.pop(run.run_id, None)
+        writes = interrupted_writes(active, detail, reason, utcnow(), self._next_save_version)
         if writes:
             await self._write(writes)
             requeued = sum(1 for write in writes if write.target is RunStatus.QUEUED)
@@ -315,8 +280,7 @@ class RunService:
 
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
-            self._pipelines_of[run_id] = list(spec.pipeline_names)
-            self._owners[run_id] = owner
+            self._runs.track(run_id, list(spec.pipeline_names), owner)
             logger.info("run %s queued", run_id, extra={"run_id": run_id})
             self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
             self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
@@ -402,7 +366,7 @@ class RunService:
     def _seen_by(self, caller: Caller, run_ids: list[str]) -> list[str]:
         """The runs of ``run_ids`` (all queued or running) that ``caller`` may see: a
         queued run may wait for another key's run, but never names it."""
-        return [r for r in run_ids if caller.may_see(self._owners.get(r, ""))]
+        return [r for r in run_ids if caller.may_see(self._runs.owner_of(r, ""))]
 
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
@@ -701,7 +665,7 @@ class RunService:
         queued = replace(queued, attempts=queued.attempts + 1)
         self._active[queued.run_id] = queued
         now = utcnow()
-        self._started_at[queued.run_id] = now
+        self._runs.started(queued.run_id, now)
         timeout = queued.spec.timeout_seconds or self._default_timeout
         self._timeout_timers[queued.run_id] = asyncio.get_running_loop().call_later(
             timeout, self._time_out, queued.run_id, timeout
@@ -723,7 +687,7 @@ class RunService:
             self._executor.kill(run_id)
 
     def _tell_finished(self, move: Transition) -> None:
-        self._owners.pop(move.run_id, None)
+        tracked = self._runs.forget(move.run_id)
         timer = self._timeout_timers.pop(move.run_id, None)
         if timer is not None:
             timer.cancel()
@@ -732,9 +696,9 @@ class RunService:
         error = error_data(move.error) if move.error else None
         self._hooks.run_finished(
             move.run_id,
-            self._pipelines_of.pop(move.run_id, []),
+            tracked.pipelines or [],
             str(move.target),
-            self._started_at.pop(move.run_id, None),
+            tracked.started_at,
             move.at,
             {k: str(v) for k, v in error.items()} if error else None,
         )
@@ -762,7 +726,7 @@ class RunService:
             event = write.type if isinstance(write, AppendEvent) else write.event
             self._hooks.event_recorded(write.run_id, str(event), write.at, node)
             if isinstance(write, Transition):
-                owner = self._owners.get(write.run_id, ANONYMOUS.name)
+                owner = self._runs.owner_of(write.run_id, ANONYMOUS.name)
                 self.state_changes.append(write.run_id, str(write.target), write.at, owner)
                 self.event_signal.notify(logs_key(write.run_id))  # log followers may end
                 if write.target in TERMINAL_STATUSES:
