@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from app import faults
 from app.domain import reports
+from app.domain.admission import Admission
 from app.domain.callers import ANONYMOUS, Caller
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
@@ -38,6 +39,7 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
+from app.domain.queries import RunQueries, visible
 from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
 from app.domain.recovery import interrupted_writes
 from app.domain.retry import requeue_instead
@@ -56,24 +58,17 @@ from app.domain.runs import (
 )
 from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
+from app.domain.supervisor import STOP, supervise
 from app.domain.tracking import RunBook
-from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
+from app.domain.views import RunListPage, RunView
 from app.errors import (
-    FieldError,
-    InvalidRunRequest,
-    QueueFull,
-    RunNotFound,
     RunStateConflict,
     ServiceUnavailable,
-    StorageFull,
 )
 
 logger = logging.getLogger("kedro_runs.service")
 
 T = TypeVar("T")
-
-MAX_PAGE = 200
-_STOP = reports.CapacityChanged()
 
 
 _ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal state
@@ -82,9 +77,6 @@ _ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal stat
 def logs_key(run_id: str) -> str:
     """The change-signal key of a run's log (its events use the run id itself)."""
     return f"logs:{run_id}"
-
-
-# marks the end of the supervisor's inbox at shutdown
 
 
 class RunService:
@@ -109,6 +101,7 @@ class RunService:
         self._cancel_grace_seconds = cancel_grace_seconds
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="run-store-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="run-store-reader")
+        self._queries = RunQueries(store, self._readers, self._waiting_for)
         self._planner = ThreadPoolExecutor(1, thread_name_prefix="kedro-planner")
         self._queue = DispatchQueue()
         self._lock = asyncio.Lock()
@@ -121,9 +114,13 @@ class RunService:
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
         self._hooks = hooks
-        self._max_queued = max_queued_runs
         self._default_timeout = default_timeout_seconds
-        self._max_timeout = max_timeout_seconds
+        self._admission = Admission(
+            self._queue,
+            executor,
+            max_queued_runs=max_queued_runs,
+            max_timeout_seconds=max_timeout_seconds,
+        )
         self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
         self._timed_out: set[str] = set()  # runs killed for running past their timeout
         self._keys = IdempotencyKeys(idempotency_ttl_seconds)
@@ -142,7 +139,10 @@ class RunService:
             self._queue.enqueue(QueuedRun.of(run))
             self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
         await self._executor.start(self._inbox.put_nowait)
-        self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
+        self._supervisor = asyncio.create_task(
+            supervise(self._inbox, self._lock, self._apply_reports, self._dispatch),
+            name="run-supervisor",
+        )
         self._inbox.put_nowait(reports.CapacityChanged())
 
     async def stop(self, drain_seconds: float = 0.0) -> None:
@@ -162,7 +162,7 @@ class RunService:
             timer.cancel()
         await self._executor.stop()
         if self._supervisor is not None:
-            self._inbox.put_nowait(_STOP)
+            self._inbox.put_nowait(STOP)
             await self._supervisor
         async with self._lock:
             await self._recover_interrupted(SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
@@ -225,17 +225,8 @@ class RunService:
     ) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
-        if spec.timeout_seconds is not None and spec.timeout_seconds > self._max_timeout:
-            raise InvalidRunRequest(
-                "timeout_seconds is above the server's maximum.",
-                [
-                    FieldError(
-                        ("body", "timeout_seconds"),
-                        f"at most {self._max_timeout:g} seconds on this server",
-                    )
-                ],
-            )
-        self._refuse_if_full()
+        self._admission.check_timeout(spec)
+        self._admission.refuse_if_full()
         # Pure-Python plans run here; those that resolve configuration go to the
         # planner thread (one at a time: Kedro's resolvers are process-global).
         plan = self._inspector.plan_now(spec)
@@ -255,9 +246,9 @@ class RunService:
                 raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
             # Fast path: a run that may start at once is inserted already claimed (one
             # transaction) and handed to a worker without a trip through the supervisor.
-            start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
-            if not start_now and self._queue.queued_count >= self._max_queued:
-                raise self._queue_full()
+            start_now = self._queue.can_start_new(plan.footprint, self._admission.free_slots())
+            if not start_now and self._queue.queued_count >= self._admission.max_queued:
+                raise self._admission.queue_full()
             queued_at = utcnow()
 
             def insert() -> Run:
@@ -298,39 +289,11 @@ class RunService:
             waiting_for = self._waiting_for(run_id, caller)
         return RunView(run, node_progress(run, []), waiting_for)
 
-    def _refuse_if_full(self) -> None:
-        """Raise QueueFull before any planning when the run could only be queued and the
-        queue is full: under a burst, refusals then cost no configuration resolution.
-        ``_accept`` decides again, under its lock, for runs that get past this."""
-        if self._free_slots() == 0 and self._queue.queued_count >= self._max_queued:
-            raise self._queue_full()
-
-    def _queue_full(self) -> QueueFull:
-        return QueueFull(
-            f"The queue is full (at most {self._max_queued} runs wait); retry later.",
-            retry_after_seconds=self._retry_after(),
-        )
-
-    def _retry_after(self) -> int:
-        """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""
-        workers = max(1, self._executor.ready_workers)
-        return max(1, min(60, self._queue.queued_count // (workers * 10) + 1))
-
-    def _free_slots(self) -> int:
-        # A worker turns idle before the service has applied its run's end; until
-        # then that run still holds its slot here, so a new run cannot overtake a
-        # queued one that only waited for it.
-        free = min(
-            self._executor.idle_slots(),
-            self._executor.ready_workers - self._queue.running_count,
-        )
-        return max(0, free)
-
     async def cancel(self, run_id: str, *, caller: Caller) -> RunView:
         """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound
         (also for a run ``caller`` may not see), RunStateConflict (it already finished)."""
         async with self._lock:
-            run = _visible(await self._read(lambda: self._store.get_run(run_id)), run_id, caller)
+            run = visible(await self._read(lambda: self._store.get_run(run_id)), run_id, caller)
             if run.status in TERMINAL_STATUSES:
                 raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
             now = utcnow()
@@ -385,26 +348,15 @@ class RunService:
         ends or that time passes (a long poll), then answer. Raises RunNotFound (also
         for a run ``caller`` may not see)."""
         if wait_seconds <= 0:
-            return await self._load_view(run_id, caller)
+            return await self._queries.view(run_id, caller)
         # Registered before the first read, so an end recorded in between still wakes us.
         with self._finish_waiters.registered(run_id) as ended:
-            view = await self._load_view(run_id, caller)
+            view = await self._queries.view(run_id, caller)
             if view.run.status in TERMINAL_STATUSES:
                 return view
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended, wait_seconds)
-            return await self._load_view(run_id, caller)
-
-    async def _load_view(self, run_id: str, caller: Caller) -> RunView:
-        def load() -> tuple[Run | None, list[RunEvent]]:
-            run = self._store.get_run(run_id)
-            if run is None:
-                return None, []
-            return run, self._store.list_events(run_id, 0, 100_000)
-
-        run, events = await self._read(load)
-        run = _visible(run, run_id, caller)
-        return RunView(run, node_progress(run, events), self._waiting_for(run_id, caller))
+            return await self._queries.view(run_id, caller)
 
     async def list_runs(
         self,
@@ -417,59 +369,28 @@ class RunService:
     ) -> RunListPage:
         """The runs ``caller`` may see, newest first, ``limit`` (at most MAX_PAGE) at a
         time. Raises InvalidRequest for a cursor not of the shape of a save version."""
-        before = decode_cursor(cursor) if cursor else None
-        owner = None if caller.admin else caller.name
-        page = await self._read(
-            lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE), owner)
-        )
-        views = [RunView(run, [], self._waiting_for(run.run_id, caller)) for run in page.runs]
-        next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
-        return RunListPage(views, next_cursor)
+        return await self._queries.list_runs(statuses, pipeline, cursor, limit, caller)
 
     async def events(
         self, run_id: str, after: int, limit: int, *, caller: Caller
     ) -> list[RunEvent]:
         """The run's events with ``seq > after``, in order. Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, list[RunEvent]]:
-            run = self._store.get_run(run_id)
-            return run, self._store.list_events(run_id, after, min(limit, 1000)) if run else []
-
-        run, events = await self._read(load)
-        _visible(run, run_id, caller)
-        return events
+        return await self._queries.events(run_id, after, limit, caller)
 
     async def logs(
         self, run_id: str, after: int, min_level: int, limit: int, *, caller: Caller
     ) -> tuple[list[StoredLogLine], int]:
         """The run's log lines after ``after`` at ``min_level`` or above, and how many of
         its records were dropped over the cap. Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, tuple[list[StoredLogLine], int]]:
-            run = self._store.get_run(run_id)
-            if run is None:
-                return None, ([], 0)
-            return run, self._store.list_logs(run_id, after, min_level, min(limit, 1000))
-
-        run, (lines, dropped) = await self._read(load)
-        _visible(run, run_id, caller)
-        return lines, dropped
+        return await self._queries.logs(run_id, after, min_level, limit, caller)
 
     async def outputs(self, run_id: str, *, caller: Caller) -> dict[str, object] | None:
         """What the run saved and returned (None until it has ended). Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, dict[str, object] | None]:
-            run = self._store.get_run(run_id)
-            return run, self._store.get_outputs(run_id) if run else None
-
-        run, outputs = await self._read(load)
-        _visible(run, run_id, caller)
-        return outputs
+        return await self._queries.outputs(run_id, caller)
 
     async def status_of(self, run_id: str, *, caller: Caller) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
-        run = await self._read(lambda: self._store.get_run(run_id))
-        return _visible(run, run_id, caller).status
+        return await self._queries.status_of(run_id, caller)
 
     # -- the project ------------------------------------------------------------
 
@@ -548,39 +469,6 @@ class RunService:
 
     # -- reports from workers -------------------------------------------------
 
-    async def _supervise(self) -> None:
-        """Apply worker reports in order, then dispatch. A batch whose write failed is
-        retried as it is (the transaction rolled back), so no report is ever dropped.
-        Ends after the ``_STOP`` marker, once everything before it is applied."""
-        unapplied: list[reports.Report] = []
-        stop = False
-        disk_full = False  # logged once per episode, not on every retry
-        while not stop or unapplied:
-            if not unapplied:
-                unapplied.append(await self._inbox.get())
-            while not self._inbox.empty():
-                unapplied.append(self._inbox.get_nowait())
-            stop = stop or any(report is _STOP for report in unapplied)
-            try:
-                async with self._lock:
-                    await self._apply_reports([r for r in unapplied if r is not _STOP])
-                    unapplied = []
-                    if not stop:
-                        await self._dispatch()
-                if disk_full:
-                    logger.warning("the run store can write again")
-                disk_full = False
-                continue
-            except StorageFull:
-                if not disk_full:
-                    logger.warning("the run store's disk is full; retrying until it is not")
-                disk_full = True
-            except Exception:
-                logger.exception("failed to record worker reports or dispatch; retrying")
-            await asyncio.sleep(0.5)
-            if not unapplied and not stop:  # the dispatch failed: try it again
-                self._inbox.put_nowait(reports.CapacityChanged())
-
     async def _apply_reports(self, batch: list[reports.Report]) -> None:
         writes: list[StoreWrite] = []
         for report in batch:
@@ -635,7 +523,7 @@ class RunService:
         """
         if self._draining:
             return
-        startable = self._queue.startable(self._free_slots())
+        startable = self._queue.startable(self._admission.free_slots())
         if not startable:
             return
         claimed = await self._write([self._claim(queued) for queued in startable])
@@ -733,11 +621,3 @@ class RunService:
                     self._tell_finished(write)
                     self.event_signal.notify(_ANY_RUN_ENDED)
         return applied
-
-
-def _visible(run: Run | None, run_id: str, caller: Caller) -> Run:
-    """``run`` if ``caller`` may see it. Raises RunNotFound otherwise: another caller's
-    run is answered exactly as a run that does not exist."""
-    if run is None or not caller.may_see(run.owner):
-        raise RunNotFound(f"No run with id {run_id}.")
-    return run
