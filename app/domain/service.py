@@ -22,6 +22,7 @@ from app import faults
 from app.domain import reports
 from app.domain.admission import Admission
 from app.domain.callers import ANONYMOUS, Caller
+from app.domain.deadlines import Deadlines
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.idempotency import IdempotencyKeys, check_same_body
@@ -98,7 +99,6 @@ class RunService:
         self._store = store
         self._inspector = inspector
         self._executor = executor
-        self._cancel_grace_seconds = cancel_grace_seconds
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="run-store-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="run-store-reader")
         self._queries = RunQueries(store, self._readers, self._waiting_for)
@@ -108,21 +108,22 @@ class RunService:
         self._inbox: asyncio.Queue[reports.Report] = asyncio.Queue()
         self._supervisor: asyncio.Task[None] | None = None
         self._clock = SaveVersionClock()
-        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
-        self._cancel_pending: set[str] = set()  # running runs asked to stop
         self._finish_waiters = FinishWaiters()  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
         self._hooks = hooks
-        self._default_timeout = default_timeout_seconds
+        self._deadlines = Deadlines(
+            self._queue,
+            executor,
+            cancel_grace_seconds=cancel_grace_seconds,
+            default_timeout_seconds=default_timeout_seconds,
+        )
         self._admission = Admission(
             self._queue,
             executor,
             max_queued_runs=max_queued_runs,
             max_timeout_seconds=max_timeout_seconds,
         )
-        self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
-        self._timed_out: set[str] = set()  # runs killed for running past their timeout
         self._keys = IdempotencyKeys(idempotency_ttl_seconds)
         self._runs = RunBook()  # pipelines, owner, start of each unfinished run
         self._active: dict[str, QueuedRun] = {}  # runs handed to a worker, with their attempt
@@ -158,8 +159,7 @@ class RunService:
         self._finish_waiters.wake()
         self.event_signal.notify_all()
         self.state_changes.signal.notify_all()
-        for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
-            timer.cancel()
+        self._deadlines.cancel_all()
         await self._executor.stop()
         if self._supervisor is not None:
             self._inbox.put_nowait(STOP)
@@ -316,11 +316,7 @@ class RunService:
                 await self._write(
                     [Transition(run_id, RunStatus.CANCELLING, now, EventType.RUN_CANCEL_REQUESTED)]
                 )
-                self._cancel_pending.add(run_id)
-                self._executor.request_cancel(run_id)
-                self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
-                    self._cancel_grace_seconds, self._kill_after_grace, run_id
-                )
+                self._deadlines.request_cancel(run_id)
         return await self.get(run_id, caller=caller)
 
     def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
@@ -330,16 +326,6 @@ class RunService:
         """The runs of ``run_ids`` (all queued or running) that ``caller`` may see: a
         queued run may wait for another key's run, but never names it."""
         return [r for r in run_ids if caller.may_see(self._runs.owner_of(r, ""))]
-
-    def _kill_after_grace(self, run_id: str) -> None:
-        self._grace_timers.pop(run_id, None)
-        if self._queue.is_running(run_id) and self._executor.kill(run_id):
-            logger.warning(
-                "run %s did not stop within %.1fs of cancel; its worker was killed",
-                run_id,
-                self._cancel_grace_seconds,
-                extra={"run_id": run_id},
-            )
 
     # -- queries --------------------------------------------------------------
 
@@ -477,8 +463,8 @@ class RunService:
             write = store_write_for(
                 report,
                 stopping=self._stopping,
-                cancel_pending=self._cancel_pending,
-                timed_out=self._timed_out,
+                cancel_pending=self._deadlines.cancel_pending,
+                timed_out=self._deadlines.timed_out,
             )
             if write is None:
                 continue
@@ -496,11 +482,9 @@ class RunService:
     def _attempt_ended(self, move: Transition, applied: bool) -> None:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
         self._queue.finish(move.run_id)
-        self._cancel_pending.discard(move.run_id)
         active = self._active.pop(move.run_id, None)
-        timers = [self._grace_timers.pop(move.run_id, None)]
+        self._deadlines.attempt_ended(move.run_id, requeued=move.target is RunStatus.QUEUED)
         if move.target is RunStatus.QUEUED:
-            timers.append(self._timeout_timers.pop(move.run_id, None))
             if applied and active is not None:
                 self._queue.enqueue(
                     replace(active, save_version=move.save_version or active.save_version)
@@ -508,9 +492,6 @@ class RunService:
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
             self._finish_waiters.wake(move.run_id)
-        for timer in timers:
-            if timer is not None:
-                timer.cancel()
 
     def _next_save_version(self) -> str:
         return self._clock.next(utcnow())
@@ -554,32 +535,14 @@ class RunService:
         self._active[queued.run_id] = queued
         now = utcnow()
         self._runs.started(queued.run_id, now)
-        timeout = queued.spec.timeout_seconds or self._default_timeout
-        self._timeout_timers[queued.run_id] = asyncio.get_running_loop().call_later(
-            timeout, self._time_out, queued.run_id, timeout
-        )
+        self._deadlines.arm_timeout(queued.run_id, queued.spec.timeout_seconds)
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
-    def _time_out(self, run_id: str, timeout: float) -> None:
-        self._timeout_timers.pop(run_id, None)
-        if self._queue.is_running(run_id):
-            logger.warning(
-                "run %s ran past its timeout of %gs; stopping it",
-                run_id,
-                timeout,
-                extra={"run_id": run_id},
-            )
-            self._timed_out.add(run_id)
-            self._executor.kill(run_id)
-
     def _tell_finished(self, move: Transition) -> None:
         tracked = self._runs.forget(move.run_id)
-        timer = self._timeout_timers.pop(move.run_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._timed_out.discard(move.run_id)
+        self._deadlines.run_ended(move.run_id)
         logger.info("run %s %s", move.run_id, move.target, extra={"run_id": move.run_id})
         error = error_data(move.error) if move.error else None
         self._hooks.run_finished(
