@@ -62,10 +62,7 @@ from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
 from app.domain.supervisor import STOP, supervise
 from app.domain.tracking import RunBook
 from app.domain.views import RunListPage, RunView
-from app.errors import (
-    RunStateConflict,
-    ServiceUnavailable,
-)
+from app.errors import RunStateConflict, ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -271,16 +268,7 @@ class RunService:
 
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
-            self._runs.track(run_id, list(spec.pipeline_names), owner)
-            logger.info("run %s queued", run_id, extra={"run_id": run_id})
-            self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
-            self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
-            if start_now:
-                self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), queued_at, None)
-            self.event_signal.notify(run_id)
-            self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at, owner)
-            if start_now:
-                self.state_changes.append(run_id, str(RunStatus.RUNNING), run.queued_at, owner)
+            self._announce_accepted(run, started=start_now)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -288,6 +276,21 @@ class RunService:
                 self._queue.enqueue(queued)
             waiting_for = self._waiting_for(run_id, caller)
         return RunView(run, node_progress(run, []), waiting_for)
+
+    def _announce_accepted(self, run: Run, *, started: bool) -> None:
+        """Track a run just inserted (``started``: already claimed) and tell hooks,
+        event followers and the state-change feed."""
+        run_id, owner, at = run.run_id, run.owner, run.queued_at
+        self._runs.track(run_id, list(run.spec.pipeline_names), owner)
+        logger.info("run %s queued", run_id, extra={"run_id": run_id})
+        self._hooks.run_submitted(run_id, list(run.spec.pipeline_names), at)
+        self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), at, None)
+        if started:
+            self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), at, None)
+        self.event_signal.notify(run_id)
+        self.state_changes.append(run_id, str(RunStatus.QUEUED), at, owner)
+        if started:
+            self.state_changes.append(run_id, str(RunStatus.RUNNING), at, owner)
 
     async def cancel(self, run_id: str, *, caller: Caller) -> RunView:
         """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound
