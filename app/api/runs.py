@@ -38,8 +38,8 @@ from app.api.streams import (
     stream_context,
     wants_event_stream,
 )
+from app.domain.queries import MAX_PAGE
 from app.domain.runs import RunStatus
-from app.domain.service import MAX_PAGE
 from app.domain.views import CURSOR_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])

@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from app import faults
 from app.domain import reports
+from app.domain.admission import Admission
 from app.domain.callers import ANONYMOUS, Caller
+from app.domain.deadlines import Deadlines
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.dispatch import DispatchQueue, QueuedRun
+from app.domain.idempotency import IdempotencyKeys, check_same_body
 from app.domain.ports import (
     AppendEvent,
     AppendLogs,
@@ -38,7 +40,9 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
+from app.domain.queries import RunQueries, visible
 from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
+from app.domain.recovery import interrupted_writes
 from app.domain.retry import requeue_instead
 from app.domain.runs import (
     ACTIVE_STATUSES,
@@ -46,7 +50,6 @@ from app.domain.runs import (
     EventType,
     FailureReason,
     Run,
-    RunError,
     RunEvent,
     RunPlan,
     RunSpec,
@@ -55,26 +58,15 @@ from app.domain.runs import (
     utcnow,
 )
 from app.domain.save_versions import SaveVersionClock
-from app.domain.signals import ChangeSignal, StateChangeFeed
-from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
-from app.errors import (
-    FieldError,
-    IdempotencyKeyInUse,
-    InvalidRequest,
-    InvalidRunRequest,
-    QueueFull,
-    RunNotFound,
-    RunStateConflict,
-    ServiceUnavailable,
-    StorageFull,
-)
+from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
+from app.domain.supervisor import STOP, supervise
+from app.domain.tracking import RunBook
+from app.domain.views import RunListPage, RunView
+from app.errors import RunStateConflict, ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
 
 T = TypeVar("T")
-
-MAX_PAGE = 200
-_STOP = reports.CapacityChanged()
 
 
 _ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal state
@@ -83,9 +75,6 @@ _ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal stat
 def logs_key(run_id: str) -> str:
     """The change-signal key of a run's log (its events use the run id itself)."""
     return f"logs:{run_id}"
-
-
-# marks the end of the supervisor's inbox at shutdown
 
 
 class RunService:
@@ -107,34 +96,34 @@ class RunService:
         self._store = store
         self._inspector = inspector
         self._executor = executor
-        self._cancel_grace_seconds = cancel_grace_seconds
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="run-store-writer")
         self._readers = ThreadPoolExecutor(4, thread_name_prefix="run-store-reader")
+        self._queries = RunQueries(store, self._readers, self._waiting_for)
         self._planner = ThreadPoolExecutor(1, thread_name_prefix="kedro-planner")
         self._queue = DispatchQueue()
         self._lock = asyncio.Lock()
         self._inbox: asyncio.Queue[reports.Report] = asyncio.Queue()
         self._supervisor: asyncio.Task[None] | None = None
         self._clock = SaveVersionClock()
-        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
-        self._cancel_pending: set[str] = set()  # running runs asked to stop
-        self._finish_waiters: dict[str, list[asyncio.Future[None]]] = {}  # long polls
+        self._finish_waiters = FinishWaiters()  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
         self._drain_deadline: float | None = None  # loop time the drain ends at
         self._hooks = hooks
-        self._max_queued = max_queued_runs
-        self._default_timeout = default_timeout_seconds
-        self._max_timeout = max_timeout_seconds
-        self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
-        self._timed_out: set[str] = set()  # runs killed for running past their timeout
-        self._idempotency_ttl = timedelta(seconds=idempotency_ttl_seconds)
-        self._keys_in_flight: set[tuple[str, str]] = set()
-        # Pipelines and start time of every run this process knows to be unfinished,
-        # for what hooks are told when it ends.
-        self._pipelines_of: dict[str, list[str]] = {}
-        self._owners: dict[str, str] = {}  # for the state-change feed, filtered by caller
-        self._started_at: dict[str, datetime] = {}
+        self._deadlines = Deadlines(
+            self._queue,
+            executor,
+            cancel_grace_seconds=cancel_grace_seconds,
+            default_timeout_seconds=default_timeout_seconds,
+        )
+        self._admission = Admission(
+            self._queue,
+            executor,
+            max_queued_runs=max_queued_runs,
+            max_timeout_seconds=max_timeout_seconds,
+        )
+        self._keys = IdempotencyKeys(idempotency_ttl_seconds)
+        self._runs = RunBook()  # pipelines, owner, start of each unfinished run
         self._active: dict[str, QueuedRun] = {}  # runs handed to a worker, with their attempt
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
@@ -147,10 +136,12 @@ class RunService:
         await self._recover_interrupted("the service stopped while the run was active")
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
-            self._pipelines_of[run.run_id] = list(run.spec.pipeline_names)
-            self._owners[run.run_id] = run.owner
+            self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
         await self._executor.start(self._inbox.put_nowait)
-        self._supervisor = asyncio.create_task(self._supervise(), name="run-supervisor")
+        self._supervisor = asyncio.create_task(
+            supervise(self._inbox, self._lock, self._apply_reports, self._dispatch),
+            name="run-supervisor",
+        )
         self._inbox.put_nowait(reports.CapacityChanged())
 
     async def stop(self, drain_seconds: float = 0.0) -> None:
@@ -160,14 +151,13 @@ class RunService:
         arrived before the workers stopped are recorded first."""
         await self.drain(drain_seconds)
         self._stopping = True
-        self._wake_waiters()
+        self._finish_waiters.wake()
         self.event_signal.notify_all()
         self.state_changes.signal.notify_all()
-        for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
-            timer.cancel()
+        self._deadlines.cancel_all()
         await self._executor.stop()
         if self._supervisor is not None:
-            self._inbox.put_nowait(_STOP)
+            self._inbox.put_nowait(STOP)
             await self._supervisor
         async with self._lock:
             await self._recover_interrupted(SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
@@ -190,41 +180,11 @@ class RunService:
         self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST
     ) -> None:
         active = await self._read(lambda: self._store.runs_in(sorted(ACTIVE_STATUSES)))
-        now = utcnow()
-        writes: list[Transition] = []
         for run in active:
-            self._pipelines_of.setdefault(run.run_id, list(run.spec.pipeline_names))
-            self._owners.setdefault(run.run_id, run.owner)
-            if run.started_at is not None:
-                self._started_at.setdefault(run.run_id, run.started_at)
-            if run.status is RunStatus.CANCELLING:
-                writes.append(
-                    Transition(
-                        run.run_id,
-                        RunStatus.CANCELLED,
-                        now,
-                        EventType.RUN_CANCELLED,
-                        event_data={"detail": detail},
-                    )
-                )
-            else:
-                error = RunError(reason, "RunInterrupted", detail)
-                failed = Transition(
-                    run.run_id,
-                    RunStatus.FAILED,
-                    now,
-                    EventType.RUN_FAILED,
-                    error=error,
-                    event_data=error_data(error),
-                )
-                # Requeued runs are picked up by the next start (or this one).
-                writes.append(
-                    requeue_instead(
-                        failed, run.attempts, run.spec.max_attempts, self._next_save_version
-                    )
-                )
+            self._runs.track_recovered(run)
             self._queue.finish(run.run_id)
             self._active.pop(run.run_id, None)
+        writes = interrupted_writes(active, detail, reason, utcnow(), self._next_save_version)
         if writes:
             await self._write(writes)
             requeued = sum(1 for write in writes if write.target is RunStatus.QUEUED)
@@ -242,43 +202,18 @@ class RunService:
         with another body is a 422; while the first request with a key is being handled,
         another with it is a 409 (IdempotencyKeyInUse). ``key.principal`` is the caller's
         name, so one caller's key never finds another's run."""
-        with self._holding(key):
+        with self._keys.holding(key):
             return await self._submit_or_replay(spec, run_id, key, caller)
-
-    @contextlib.contextmanager
-    def _holding(self, key: IdempotencyKey | None) -> Iterator[None]:
-        """Mark ``key`` in flight for the block; IdempotencyKeyInUse if it already is."""
-        if key is None:
-            yield
-            return
-        scope = (key.principal, key.key)
-        if scope in self._keys_in_flight:
-            raise IdempotencyKeyInUse("A request with this Idempotency-Key is in progress.")
-        self._keys_in_flight.add(scope)
-        try:
-            yield
-        finally:
-            self._keys_in_flight.discard(scope)
 
     async def _submit_or_replay(
         self, spec: RunSpec, run_id: str, key: IdempotencyKey, caller: Caller
     ) -> tuple[RunView, bool]:
-        since = utcnow() - self._idempotency_ttl
+        since = self._keys.live_since(utcnow())
         found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
         if found is None:
             return await self.submit(spec, run_id, key, caller=caller), False
         body_hash, original = found
-        if body_hash != key.body_hash:
-            raise InvalidRequest(
-                "This Idempotency-Key was used with a different request body.",
-                [
-                    FieldError(
-                        ("header", "Idempotency-Key"),
-                        "already used with a different body",
-                        "key_reused",
-                    )
-                ],
-            )
+        check_same_body(key, body_hash)
         return await self.get(original, caller=caller), True
 
     @property
@@ -296,17 +231,8 @@ class RunService:
     ) -> RunView:
         """Validate ``spec``, store it as a queued run and schedule it. Returns the run as
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
-        if spec.timeout_seconds is not None and spec.timeout_seconds > self._max_timeout:
-            raise InvalidRunRequest(
-                "timeout_seconds is above the server's maximum.",
-                [
-                    FieldError(
-                        ("body", "timeout_seconds"),
-                        f"at most {self._max_timeout:g} seconds on this server",
-                    )
-                ],
-            )
-        self._refuse_if_full()
+        self._admission.check_timeout(spec)
+        self._admission.refuse_if_full()
         # Pure-Python plans run here; those that resolve configuration go to the
         # planner thread (one at a time: Kedro's resolvers are process-global).
         plan = self._inspector.plan_now(spec)
@@ -326,9 +252,9 @@ class RunService:
                 raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
             # Fast path: a run that may start at once is inserted already claimed (one
             # transaction) and handed to a worker without a trip through the supervisor.
-            start_now = self._queue.can_start_new(plan.footprint, self._free_slots())
-            if not start_now and self._queue.queued_count >= self._max_queued:
-                raise self._queue_full()
+            start_now = self._queue.can_start_new(plan.footprint, self._admission.free_slots())
+            if not start_now and self._queue.queued_count >= self._admission.max_queued:
+                raise self._admission.queue_full()
             queued_at = utcnow()
 
             def insert() -> Run:
@@ -351,17 +277,7 @@ class RunService:
 
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
-            self._pipelines_of[run_id] = list(spec.pipeline_names)
-            self._owners[run_id] = owner
-            logger.info("run %s queued", run_id, extra={"run_id": run_id})
-            self._hooks.run_submitted(run_id, list(spec.pipeline_names), run.queued_at)
-            self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), run.queued_at, None)
-            if start_now:
-                self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), queued_at, None)
-            self.event_signal.notify(run_id)
-            self.state_changes.append(run_id, str(RunStatus.QUEUED), run.queued_at, owner)
-            if start_now:
-                self.state_changes.append(run_id, str(RunStatus.RUNNING), run.queued_at, owner)
+            self._announce_accepted(run, started=start_now)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -370,39 +286,26 @@ class RunService:
             waiting_for = self._waiting_for(run_id, caller)
         return RunView(run, node_progress(run, []), waiting_for)
 
-    def _refuse_if_full(self) -> None:
-        """Raise QueueFull before any planning when the run could only be queued and the
-        queue is full: under a burst, refusals then cost no configuration resolution.
-        ``_accept`` decides again, under its lock, for runs that get past this."""
-        if self._free_slots() == 0 and self._queue.queued_count >= self._max_queued:
-            raise self._queue_full()
-
-    def _queue_full(self) -> QueueFull:
-        return QueueFull(
-            f"The queue is full (at most {self._max_queued} runs wait); retry later.",
-            retry_after_seconds=self._retry_after(),
-        )
-
-    def _retry_after(self) -> int:
-        """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""
-        workers = max(1, self._executor.ready_workers)
-        return max(1, min(60, self._queue.queued_count // (workers * 10) + 1))
-
-    def _free_slots(self) -> int:
-        # A worker turns idle before the service has applied its run's end; until
-        # then that run still holds its slot here, so a new run cannot overtake a
-        # queued one that only waited for it.
-        free = min(
-            self._executor.idle_slots(),
-            self._executor.ready_workers - self._queue.running_count,
-        )
-        return max(0, free)
+    def _announce_accepted(self, run: Run, *, started: bool) -> None:
+        """Track a run just inserted (``started``: already claimed) and tell hooks,
+        event followers and the state-change feed."""
+        run_id, owner, at = run.run_id, run.owner, run.queued_at
+        self._runs.track(run_id, list(run.spec.pipeline_names), owner)
+        logger.info("run %s queued", run_id, extra={"run_id": run_id})
+        self._hooks.run_submitted(run_id, list(run.spec.pipeline_names), at)
+        self._hooks.event_recorded(run_id, str(EventType.RUN_QUEUED), at, None)
+        if started:
+            self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), at, None)
+        self.event_signal.notify(run_id)
+        self.state_changes.append(run_id, str(RunStatus.QUEUED), at, owner)
+        if started:
+            self.state_changes.append(run_id, str(RunStatus.RUNNING), at, owner)
 
     async def cancel(self, run_id: str, *, caller: Caller) -> RunView:
         """Cancel a queued run now, or ask a running one to stop. Raises RunNotFound
         (also for a run ``caller`` may not see), RunStateConflict (it already finished)."""
         async with self._lock:
-            run = _visible(await self._read(lambda: self._store.get_run(run_id)), run_id, caller)
+            run = visible(await self._read(lambda: self._store.get_run(run_id)), run_id, caller)
             if run.status in TERMINAL_STATUSES:
                 raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
             now = utcnow()
@@ -419,17 +322,13 @@ class RunService:
                     ]
                 )
                 self._queue.remove_queued(run_id)
-                self._wake_waiters(run_id)
+                self._finish_waiters.wake(run_id)
                 await self._dispatch()
             elif run.status is RunStatus.RUNNING:
                 await self._write(
                     [Transition(run_id, RunStatus.CANCELLING, now, EventType.RUN_CANCEL_REQUESTED)]
                 )
-                self._cancel_pending.add(run_id)
-                self._executor.request_cancel(run_id)
-                self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
-                    self._cancel_grace_seconds, self._kill_after_grace, run_id
-                )
+                self._deadlines.request_cancel(run_id)
         return await self.get(run_id, caller=caller)
 
     def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
@@ -438,17 +337,7 @@ class RunService:
     def _seen_by(self, caller: Caller, run_ids: list[str]) -> list[str]:
         """The runs of ``run_ids`` (all queued or running) that ``caller`` may see: a
         queued run may wait for another key's run, but never names it."""
-        return [r for r in run_ids if caller.may_see(self._owners.get(r, ""))]
-
-    def _kill_after_grace(self, run_id: str) -> None:
-        self._grace_timers.pop(run_id, None)
-        if self._queue.is_running(run_id) and self._executor.kill(run_id):
-            logger.warning(
-                "run %s did not stop within %.1fs of cancel; its worker was killed",
-                run_id,
-                self._cancel_grace_seconds,
-                extra={"run_id": run_id},
-            )
+        return [r for r in run_ids if caller.may_see(self._runs.owner_of(r, ""))]
 
     # -- queries --------------------------------------------------------------
 
@@ -457,42 +346,15 @@ class RunService:
         ends or that time passes (a long poll), then answer. Raises RunNotFound (also
         for a run ``caller`` may not see)."""
         if wait_seconds <= 0:
-            return await self._load_view(run_id, caller)
+            return await self._queries.view(run_id, caller)
         # Registered before the first read, so an end recorded in between still wakes us.
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._finish_waiters.setdefault(run_id, []).append(waiter)
-        try:
-            view = await self._load_view(run_id, caller)
+        with self._finish_waiters.registered(run_id) as ended:
+            view = await self._queries.view(run_id, caller)
             if view.run.status in TERMINAL_STATUSES:
                 return view
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter, wait_seconds)
-            return await self._load_view(run_id, caller)
-        finally:
-            waiters = self._finish_waiters.get(run_id, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                self._finish_waiters.pop(run_id, None)
-
-    async def _load_view(self, run_id: str, caller: Caller) -> RunView:
-        def load() -> tuple[Run | None, list[RunEvent]]:
-            run = self._store.get_run(run_id)
-            if run is None:
-                return None, []
-            return run, self._store.list_events(run_id, 0, 100_000)
-
-        run, events = await self._read(load)
-        run = _visible(run, run_id, caller)
-        return RunView(run, node_progress(run, events), self._waiting_for(run_id, caller))
-
-    def _wake_waiters(self, run_id: str | None = None) -> None:
-        """Release long polls on ``run_id`` (it ended), or all of them (shutdown)."""
-        run_ids = [run_id] if run_id is not None else list(self._finish_waiters)
-        for key in run_ids:
-            for waiter in self._finish_waiters.get(key, []):
-                if not waiter.done():
-                    waiter.set_result(None)
+                await asyncio.wait_for(ended, wait_seconds)
+            return await self._queries.view(run_id, caller)
 
     async def list_runs(
         self,
@@ -505,59 +367,28 @@ class RunService:
     ) -> RunListPage:
         """The runs ``caller`` may see, newest first, ``limit`` (at most MAX_PAGE) at a
         time. Raises InvalidRequest for a cursor not of the shape of a save version."""
-        before = decode_cursor(cursor) if cursor else None
-        owner = None if caller.admin else caller.name
-        page = await self._read(
-            lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE), owner)
-        )
-        views = [RunView(run, [], self._waiting_for(run.run_id, caller)) for run in page.runs]
-        next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
-        return RunListPage(views, next_cursor)
+        return await self._queries.list_runs(statuses, pipeline, cursor, limit, caller)
 
     async def events(
         self, run_id: str, after: int, limit: int, *, caller: Caller
     ) -> list[RunEvent]:
         """The run's events with ``seq > after``, in order. Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, list[RunEvent]]:
-            run = self._store.get_run(run_id)
-            return run, self._store.list_events(run_id, after, min(limit, 1000)) if run else []
-
-        run, events = await self._read(load)
-        _visible(run, run_id, caller)
-        return events
+        return await self._queries.events(run_id, after, limit, caller)
 
     async def logs(
         self, run_id: str, after: int, min_level: int, limit: int, *, caller: Caller
     ) -> tuple[list[StoredLogLine], int]:
         """The run's log lines after ``after`` at ``min_level`` or above, and how many of
         its records were dropped over the cap. Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, tuple[list[StoredLogLine], int]]:
-            run = self._store.get_run(run_id)
-            if run is None:
-                return None, ([], 0)
-            return run, self._store.list_logs(run_id, after, min_level, min(limit, 1000))
-
-        run, (lines, dropped) = await self._read(load)
-        _visible(run, run_id, caller)
-        return lines, dropped
+        return await self._queries.logs(run_id, after, min_level, limit, caller)
 
     async def outputs(self, run_id: str, *, caller: Caller) -> dict[str, object] | None:
         """What the run saved and returned (None until it has ended). Raises RunNotFound."""
-
-        def load() -> tuple[Run | None, dict[str, object] | None]:
-            run = self._store.get_run(run_id)
-            return run, self._store.get_outputs(run_id) if run else None
-
-        run, outputs = await self._read(load)
-        _visible(run, run_id, caller)
-        return outputs
+        return await self._queries.outputs(run_id, caller)
 
     async def status_of(self, run_id: str, *, caller: Caller) -> RunStatus:
         """The run's current status. Raises RunNotFound."""
-        run = await self._read(lambda: self._store.get_run(run_id))
-        return _visible(run, run_id, caller).status
+        return await self._queries.status_of(run_id, caller)
 
     # -- the project ------------------------------------------------------------
 
@@ -597,7 +428,7 @@ class RunService:
         """Submit and wait until the run ends, however long that takes (Kedro's POST /run).
         With ``key``, as ``submit_once``, except that the key stays in flight (a retry
         gets 409) until the run has ended, since that is when this request answers."""
-        with self._holding(key):
+        with self._keys.holding(key):
             if key is None:
                 view = await self.submit(spec, run_id, caller=caller)
             else:
@@ -636,39 +467,6 @@ class RunService:
 
     # -- reports from workers -------------------------------------------------
 
-    async def _supervise(self) -> None:
-        """Apply worker reports in order, then dispatch. A batch whose write failed is
-        retried as it is (the transaction rolled back), so no report is ever dropped.
-        Ends after the ``_STOP`` marker, once everything before it is applied."""
-        unapplied: list[reports.Report] = []
-        stop = False
-        disk_full = False  # logged once per episode, not on every retry
-        while not stop or unapplied:
-            if not unapplied:
-                unapplied.append(await self._inbox.get())
-            while not self._inbox.empty():
-                unapplied.append(self._inbox.get_nowait())
-            stop = stop or any(report is _STOP for report in unapplied)
-            try:
-                async with self._lock:
-                    await self._apply_reports([r for r in unapplied if r is not _STOP])
-                    unapplied = []
-                    if not stop:
-                        await self._dispatch()
-                if disk_full:
-                    logger.warning("the run store can write again")
-                disk_full = False
-                continue
-            except StorageFull:
-                if not disk_full:
-                    logger.warning("the run store's disk is full; retrying until it is not")
-                disk_full = True
-            except Exception:
-                logger.exception("failed to record worker reports or dispatch; retrying")
-            await asyncio.sleep(0.5)
-            if not unapplied and not stop:  # the dispatch failed: try it again
-                self._inbox.put_nowait(reports.CapacityChanged())
-
     async def _apply_reports(self, batch: list[reports.Report]) -> None:
         writes: list[StoreWrite] = []
         for report in batch:
@@ -677,8 +475,8 @@ class RunService:
             write = store_write_for(
                 report,
                 stopping=self._stopping,
-                cancel_pending=self._cancel_pending,
-                timed_out=self._timed_out,
+                cancel_pending=self._deadlines.cancel_pending,
+                timed_out=self._deadlines.timed_out,
             )
             if write is None:
                 continue
@@ -696,21 +494,16 @@ class RunService:
     def _attempt_ended(self, move: Transition, applied: bool) -> None:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
         self._queue.finish(move.run_id)
-        self._cancel_pending.discard(move.run_id)
         active = self._active.pop(move.run_id, None)
-        timers = [self._grace_timers.pop(move.run_id, None)]
+        self._deadlines.attempt_ended(move.run_id, requeued=move.target is RunStatus.QUEUED)
         if move.target is RunStatus.QUEUED:
-            timers.append(self._timeout_timers.pop(move.run_id, None))
             if applied and active is not None:
                 self._queue.enqueue(
                     replace(active, save_version=move.save_version or active.save_version)
                 )
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
-            self._wake_waiters(move.run_id)
-        for timer in timers:
-            if timer is not None:
-                timer.cancel()
+            self._finish_waiters.wake(move.run_id)
 
     def _next_save_version(self) -> str:
         return self._clock.next(utcnow())
@@ -723,7 +516,7 @@ class RunService:
         """
         if self._draining:
             return
-        startable = self._queue.startable(self._free_slots())
+        startable = self._queue.startable(self._admission.free_slots())
         if not startable:
             return
         claimed = await self._write([self._claim(queued) for queued in startable])
@@ -753,40 +546,22 @@ class RunService:
         queued = replace(queued, attempts=queued.attempts + 1)
         self._active[queued.run_id] = queued
         now = utcnow()
-        self._started_at[queued.run_id] = now
-        timeout = queued.spec.timeout_seconds or self._default_timeout
-        self._timeout_timers[queued.run_id] = asyncio.get_running_loop().call_later(
-            timeout, self._time_out, queued.run_id, timeout
-        )
+        self._runs.started(queued.run_id, now)
+        self._deadlines.arm_timeout(queued.run_id, queued.spec.timeout_seconds)
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
 
-    def _time_out(self, run_id: str, timeout: float) -> None:
-        self._timeout_timers.pop(run_id, None)
-        if self._queue.is_running(run_id):
-            logger.warning(
-                "run %s ran past its timeout of %gs; stopping it",
-                run_id,
-                timeout,
-                extra={"run_id": run_id},
-            )
-            self._timed_out.add(run_id)
-            self._executor.kill(run_id)
-
     def _tell_finished(self, move: Transition) -> None:
-        self._owners.pop(move.run_id, None)
-        timer = self._timeout_timers.pop(move.run_id, None)
-        if timer is not None:
-            timer.cancel()
-        self._timed_out.discard(move.run_id)
+        tracked = self._runs.forget(move.run_id)
+        self._deadlines.run_ended(move.run_id)
         logger.info("run %s %s", move.run_id, move.target, extra={"run_id": move.run_id})
         error = error_data(move.error) if move.error else None
         self._hooks.run_finished(
             move.run_id,
-            self._pipelines_of.pop(move.run_id, []),
+            tracked.pipelines or [],
             str(move.target),
-            self._started_at.pop(move.run_id, None),
+            tracked.started_at,
             move.at,
             {k: str(v) for k, v in error.items()} if error else None,
         )
@@ -814,18 +589,10 @@ class RunService:
             event = write.type if isinstance(write, AppendEvent) else write.event
             self._hooks.event_recorded(write.run_id, str(event), write.at, node)
             if isinstance(write, Transition):
-                owner = self._owners.get(write.run_id, ANONYMOUS.name)
+                owner = self._runs.owner_of(write.run_id, ANONYMOUS.name)
                 self.state_changes.append(write.run_id, str(write.target), write.at, owner)
                 self.event_signal.notify(logs_key(write.run_id))  # log followers may end
                 if write.target in TERMINAL_STATUSES:
                     self._tell_finished(write)
                     self.event_signal.notify(_ANY_RUN_ENDED)
         return applied
-
-
-def _visible(run: Run | None, run_id: str, caller: Caller) -> Run:
-    """``run`` if ``caller`` may see it. Raises RunNotFound otherwise: another caller's
-    run is answered exactly as a run that does not exist."""
-    if run is None or not caller.may_see(run.owner):
-        raise RunNotFound(f"No run with id {run_id}.")
-    return run

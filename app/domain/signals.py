@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +46,35 @@ class ChangeSignal:
                 del self._waiting[key]
                 if self._events.get(key) is event:
                     del self._events[key]  # nobody waits on it any more
+
+
+class FinishWaiters:
+    """Long polls waiting for runs to end: ``wake(run_id)`` releases those on the run."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+
+    @contextlib.contextmanager
+    def registered(self, run_id: str) -> Iterator[asyncio.Future[None]]:
+        """A future that ``wake`` resolves, registered for the block."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(run_id, []).append(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._waiters.get(run_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiters.pop(run_id, None)
+
+    def wake(self, run_id: str | None = None) -> None:
+        """Release long polls on ``run_id`` (it ended), or all of them (shutdown)."""
+        run_ids = [run_id] if run_id is not None else list(self._waiters)
+        for key in run_ids:
+            for waiter in self._waiters.get(key, []):
+                if not waiter.done():
+                    waiter.set_result(None)
 
 
 @dataclass(frozen=True)

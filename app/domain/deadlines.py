@@ -1,0 +1,92 @@
+"""When a running run's worker is killed: a cancel not obeyed within the grace
+period, or a run past its timeout. Also which runs were asked to stop or timed out,
+so the worker's loss is recorded as a cancel or a timeout. Event-loop only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.domain.dispatch import DispatchQueue
+from app.domain.ports import RunExecutor
+
+logger = logging.getLogger("kedro_runs.service")
+
+
+class Deadlines:
+    def __init__(
+        self,
+        queue: DispatchQueue,
+        executor: RunExecutor,
+        *,
+        cancel_grace_seconds: float,
+        default_timeout_seconds: float,
+    ) -> None:
+        self._queue = queue
+        self._executor = executor
+        self._cancel_grace_seconds = cancel_grace_seconds
+        self._default_timeout = default_timeout_seconds
+        self._grace_timers: dict[str, asyncio.TimerHandle] = {}
+        self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
+        self.cancel_pending: set[str] = set()  # running runs asked to stop
+        self.timed_out: set[str] = set()  # runs killed for running past their timeout
+
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the run's worker to stop; kill it if the run is still running after the
+        grace period."""
+        self.cancel_pending.add(run_id)
+        self._executor.request_cancel(run_id)
+        self._grace_timers[run_id] = asyncio.get_running_loop().call_later(
+            self._cancel_grace_seconds, self._kill_after_grace, run_id
+        )
+
+    def arm_timeout(self, run_id: str, timeout_seconds: float | None) -> None:
+        """Kill the run's worker if it still runs after its timeout (or the default)."""
+        timeout = timeout_seconds or self._default_timeout
+        self._timeout_timers[run_id] = asyncio.get_running_loop().call_later(
+            timeout, self._time_out, run_id, timeout
+        )
+
+    def attempt_ended(self, run_id: str, requeued: bool) -> None:
+        """The run's attempt is over: its grace period ends, and its timeout too when
+        it goes back to the queue (the next attempt gets a fresh one)."""
+        self.cancel_pending.discard(run_id)
+        timers = [self._grace_timers.pop(run_id, None)]
+        if requeued:
+            timers.append(self._timeout_timers.pop(run_id, None))
+        for timer in timers:
+            if timer is not None:
+                timer.cancel()
+
+    def run_ended(self, run_id: str) -> None:
+        timer = self._timeout_timers.pop(run_id, None)
+        if timer is not None:
+            timer.cancel()
+        self.timed_out.discard(run_id)
+
+    def cancel_all(self) -> None:
+        """Shutdown: no worker is killed by a deadline any more."""
+        for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
+            timer.cancel()
+
+    def _kill_after_grace(self, run_id: str) -> None:
+        self._grace_timers.pop(run_id, None)
+        if self._queue.is_running(run_id) and self._executor.kill(run_id):
+            logger.warning(
+                "run %s did not stop within %.1fs of cancel; its worker was killed",
+                run_id,
+                self._cancel_grace_seconds,
+                extra={"run_id": run_id},
+            )
+
+    def _time_out(self, run_id: str, timeout: float) -> None:
+        self._timeout_timers.pop(run_id, None)
+        if self._queue.is_running(run_id):
+            logger.warning(
+                "run %s ran past its timeout of %gs; stopping it",
+                run_id,
+                timeout,
+                extra={"run_id": run_id},
+            )
+            self.timed_out.add(run_id)
+            self._executor.kill(run_id)
