@@ -143,3 +143,31 @@ def test_a_tenant_may_not_write_another_datasets_file(guarded: ServiceProcess, t
     problem = _refused(guarded, body)
     assert "path_overlaps_dataset" in _codes(problem), problem
     assert "'victim_out'" in problem["errors"][0]["msg"]
+
+
+# -- item 11: the location is checked again just before the run ------------------------
+
+
+def test_a_symlink_made_while_the_run_waits_fails_the_run(
+    guarded: ServiceProcess, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    blocker = guarded.submit(pipeline_names=["tenant"], params={"tenant": "blocker", "delay": 3.0})
+    waiting = guarded.submit(pipeline_names=["tenant"], params={"tenant": "late_link"})
+    link = guarded.project / "data" / "tenants" / "late_link"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        # The check at submission passed; the link came after it, before the run.
+        assert guarded.get(waiting["run_id"])["status"] == "queued"
+        run = guarded.wait(waiting["run_id"], timeout=90)
+        assert run["status"] == "failed", run
+        assert run["error"]["type"] == "LocationGuardError", run["error"]
+        assert "outside the project's data directory" in run["error"]["message"]
+        assert list(outside.iterdir()) == []
+        assert guarded.wait(blocker["run_id"])["status"] == "succeeded"
+    finally:
+        link.unlink()
+    # Without the link the same request runs: the failure was the link's.
+    assert _run(guarded, {"tenant": "late_link"})["status"] == "succeeded"
