@@ -51,7 +51,11 @@ def _text(loader: Any, path: Path) -> str:
 def credential_digests(loader: Any) -> dict[str, str] | None:
     """Each credentials entry as ``loader`` (with its runtime params) resolves it, as a
     digest; ``{}`` when the project has none, None when they do not resolve. Resolving
-    uses Kedro's process-global resolvers: call it under the inspector's lock."""
+    uses Kedro's process-global resolvers: call it under the inspector's lock.
+
+    Credentials that read params are compared per request rather than refused at
+    start-up: a project whose runs never change them (only its defaults ever resolve)
+    keeps working, and any request that would change one is refused."""
     from kedro.config import MissingConfigException
 
     try:
