@@ -536,7 +536,7 @@ def test_a_moved_location_stays_under_what_params_do_not_choose(tmp_path: Path) 
 
 
 def test_credentials_are_compared_as_digests() -> None:
-    from app.kedro_bridge.catalog_guard import credential_digests, credentials_errors
+    from app.kedro_bridge.config_reach import credential_digests, credentials_errors
 
     usual = credential_digests({"minio": {"key": "k", "endpoint_url": "http://minio:9000"}})
     moved = credential_digests({"minio": {"key": "k", "endpoint_url": "http://evil:9000"}})

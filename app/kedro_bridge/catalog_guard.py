@@ -24,8 +24,8 @@ resolution (no params) and refuses a run whose params would
   once ``..`` and symlinks are resolved, or onto, into or over any other dataset's
   default location (a versioned dataset's is its directory of versions), or into or
   over its own;
-- change any credentials (``credentials_errors``): compared as digests, so no secret
-  is kept or shown.
+- change any credentials (``config_reach.credentials_errors``): compared as digests,
+  so no secret is kept or shown.
 """
 
 from __future__ import annotations
@@ -223,29 +223,6 @@ def project_dataset_names(config: Mapping[str, Any], pipelines: Iterable[Any]) -
     for registered in pipelines:
         names |= registered.datasets()
     return names
-
-
-def credential_digests(credentials: Mapping[str, Any]) -> dict[str, str]:
-    """{credentials name: SHA-256 of its resolved value}: comparable, never a secret."""
-    return {
-        str(name): hashlib.sha256(_fingerprint(value).encode()).hexdigest()
-        for name, value in credentials.items()
-    }
-
-
-def credentials_errors(
-    moved: Mapping[str, str] | None, usual: Mapping[str, str] | None
-) -> list[FieldError]:
-    """One FieldError if the credentials resolved with the caller's params (digests, or
-    None when they do not resolve) differ from the project's own."""
-    if moved == usual:
-        return []
-    if moved is None or usual is None:
-        which = "they resolve with these params and not without, or the other way round"
-    else:
-        changed = sorted(name for name in {*moved, *usual} if moved.get(name) != usual.get(name))
-        which = ", ".join(repr(name) for name in changed[:5])
-    return [_error(f"params may not change credentials ({which})", "credentials_changed")]
 
 
 def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:

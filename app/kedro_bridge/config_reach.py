@@ -4,15 +4,19 @@ config loader sees it.
 Which files are catalog, credentials or globals files is the loader's decision (its
 ``config_patterns``, which a project's ``settings.py`` may change), never a guess from
 file names: a catalog file named ``catalog/parameters_x.yml`` is a catalog file (and a
-parameters file too), and must be treated as one.
+parameters file too), and must be treated as one. Credentials that params reach are
+compared, as digests, with the project's own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from app.kedro_bridge import catalog_guard
+from app.errors import FieldError
 
 # Configuration that decides what a run reads, writes or authenticates with.
 GUARDED_KEYS = ("catalog", "credentials", "globals")
@@ -48,7 +52,7 @@ def _text(loader: Any, path: Path) -> str:
         return str(file.read().decode("utf-8", errors="replace"))
 
 
-def credential_digests(loader: Any) -> dict[str, str] | None:
+def resolve_credential_digests(loader: Any) -> dict[str, str] | None:
     """Each credentials entry as ``loader`` (with its runtime params) resolves it, as a
     digest; ``{}`` when the project has none, None when they do not resolve. Resolving
     uses Kedro's process-global resolvers: call it under the inspector's lock.
@@ -64,4 +68,29 @@ def credential_digests(loader: Any) -> dict[str, str] | None:
         return {}  # as Kedro's context: no credentials files, no credentials
     except Exception:  # a run with these params would fail on them too
         return None
-    return catalog_guard.credential_digests(credentials)
+    return credential_digests(credentials)
+
+
+def credential_digests(credentials: Mapping[str, Any]) -> dict[str, str]:
+    """{credentials name: SHA-256 of its resolved value}: comparable, never a secret."""
+    return {str(name): _digest(value) for name, value in credentials.items()}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def credentials_errors(
+    moved: Mapping[str, str] | None, usual: Mapping[str, str] | None
+) -> list[FieldError]:
+    """One FieldError if the credentials resolved with the caller's params (digests, or
+    None when they do not resolve) differ from the project's own."""
+    if moved == usual:
+        return []
+    if moved is None or usual is None:
+        which = "they resolve with these params and not without, or the other way round"
+    else:
+        changed = sorted(name for name in {*moved, *usual} if moved.get(name) != usual.get(name))
+        which = ", ".join(repr(name) for name in changed[:5])
+    message = f"params may not change credentials ({which})"
+    return [FieldError(("body", "params"), message, "credentials_changed")]

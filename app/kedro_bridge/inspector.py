@@ -73,7 +73,9 @@ class KedroInspector:
         self._default_catalog_config = self._catalog_config(None)
         self._default_catalog = _Catalog(self._default_catalog_config, location.project_path)
         self._default_credentials = (
-            None if self._params_free_credentials else config_reach.credential_digests(loader)
+            None
+            if self._params_free_credentials
+            else config_reach.resolve_credential_digests(loader)
         )
         self._protected = catalog_guard.protected_locations(
             catalog_guard.project_dataset_names(
@@ -168,8 +170,10 @@ class KedroInspector:
                 self._protected,
             )
         if spec.params and not self._params_free_credentials:
-            moved = config_reach.credential_digests(self.session._get_config_loader(spec.params))
-            errors += catalog_guard.credentials_errors(moved, self._default_credentials)
+            moved = config_reach.resolve_credential_digests(
+                self.session._get_config_loader(spec.params)
+            )
+            errors += config_reach.credentials_errors(moved, self._default_credentials)
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
         return _filter(combined, spec), catalog
