@@ -64,6 +64,8 @@ async def open_run_service(
                 settings.run_log_level,
                 settings.run_log_cap,
                 settings.output_inline_max_bytes,
+                settings.data_root.resolve() if settings.data_root else None,
+                tuple(settings.allowed_protocols),
             ),
             settings.workers,
             start_timeout=settings.worker_start_timeout_seconds,

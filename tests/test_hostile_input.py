@@ -254,6 +254,35 @@ def test_params_may_not_point_a_dataset_elsewhere(
     assert code in _codes(problem), problem
 
 
+# A version directory whose name sorts after every real one: Kedro would load it as the
+# "latest" version, and every later unpinned load would fail.
+FAKE_LATEST = "9999-12-31T23.59.59.999Z"
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "params", "code"),
+    [
+        # Out of the part of the location params do not choose (data/tenants/)...
+        ("tenant", {"tenant": "x/../../02_intermediate"}, "path_outside_default_location"),
+        ("tenant", {"tenant": f"../03_primary/final.txt/{FAKE_LATEST}"}, ""),
+        # ... or onto another dataset's file, or into its versions, or over it.
+        ("hostile_src", {"src": "data/02_intermediate/stage.txt"}, "path_overlaps_dataset"),
+        ("hostile_src", {"src": "data/hostile/../02_intermediate/stage.txt"}, ""),
+        ("hostile_src", {"src": f"data/03_primary/final.txt/{FAKE_LATEST}/final.txt"}, ""),
+        ("hostile_src", {"src": "data/06_models/payload.txt"}, "path_overlaps_dataset"),
+        ("hostile_src", {"src": "data/03_primary"}, "path_overlaps_dataset"),
+        # Into (or over) its own default location: another tenant's file.
+        ("tenant", {"tenant": f"default/out.txt/{FAKE_LATEST}"}, "path_overlaps_dataset"),
+    ],
+)
+def test_params_may_not_aim_a_dataset_at_another_ones_files(
+    service: ServiceProcess, pipeline: str, params: dict[str, Any], code: str
+) -> None:
+    problem = _refused(service, {"pipeline_names": [pipeline], "params": params})
+    expected = {code} if code else {"path_outside_default_location", "path_overlaps_dataset"}
+    assert expected & _codes(problem), problem
+
+
 def test_nul_in_a_path_is_refused(service: ServiceProcess) -> None:
     problem = _refused(service, {"pipeline_names": ["tenant"], "params": {"tenant": "a\x00b"}})
     assert "NUL" in problem["errors"][0]["msg"]
@@ -480,3 +509,41 @@ def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> N
         f"{link}/stage.txt",
     ]
     assert {_normalise(spelling) for spelling in spellings} == {os.path.realpath(target)}
+
+
+def test_a_moved_location_stays_under_what_params_do_not_choose(tmp_path: Path) -> None:
+    from app.kedro_bridge.catalog_guard import placement_problem
+
+    root = tmp_path / "data"
+    default = f"{root}/tenants/default/out.csv"
+
+    def code(location: str) -> str | None:
+        problem = placement_problem("t", location, default, {"t": (default,)})
+        return problem[0] if problem else None
+
+    assert code(f"{root}/tenants/acme/out.csv") is None
+    assert code(f"{root}/tenants/sub/dir/out.csv") is None
+    assert code(f"file://{root}/tenants/acme/out.csv") is None
+    assert code(f"{root}/tenants/../chain/out.csv") == "path_outside_default_location"
+    assert code(f"{root}/tenants/default/../../x.csv") == "path_outside_default_location"
+    assert code(f"{default}/{FAKE_LATEST}/out.csv") == "path_overlaps_dataset"
+    # Part of a name may come from params: `data/tenant_${...}` keeps `tenant_`.
+    partial = f"{root}/tenant_default.csv"
+    assert placement_problem("p", f"{root}/tenant_acme.csv", partial, {}) is None
+    moved = placement_problem("p", f"{root}/tenant_x/../other.csv", partial, {})
+    assert moved is not None
+    assert moved[0] == "path_outside_default_location"
+
+
+def test_credentials_are_compared_as_digests() -> None:
+    from app.kedro_bridge.config_reach import credential_digests, credentials_errors
+
+    usual = credential_digests({"minio": {"key": "k", "endpoint_url": "http://minio:9000"}})
+    moved = credential_digests({"minio": {"key": "k", "endpoint_url": "http://evil:9000"}})
+    assert "k" not in str(usual)
+    assert "minio:9000" not in str(usual)
+    assert credentials_errors(usual, dict(usual)) == []
+    assert [e.type for e in credentials_errors(moved, usual)] == ["credentials_changed"]
+    assert "'minio'" in credentials_errors(moved, usual)[0].msg
+    assert credentials_errors(None, usual) != []  # they stop resolving with these params
+    assert credentials_errors(None, None) == []

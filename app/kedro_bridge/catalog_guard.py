@@ -18,7 +18,14 @@ resolution (no params) and refuses a run whose params would
   resolved, or to a relative path (Kedro makes the project's local paths absolute, so a
   relative one would resolve against whatever directory a process runs in);
 - give a path Kedro or fsspec could read in more than one way: backslashes,
-  percent-encoded separators or dots, over-long paths.
+  percent-encoded separators or dots, over-long paths;
+- move a local dataset out of the part of its default location that params do not
+  choose (for ``data/tenants/${runtime_params:tenant}/out.csv``, ``data/tenants/``),
+  once ``..`` and symlinks are resolved, or onto, into or over any other dataset's
+  default location (a versioned dataset's is its directory of versions), or into or
+  over its own;
+- change any credentials (``config_reach.credentials_errors``): compared as digests,
+  so no secret is kept or shown.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,10 +132,12 @@ def params_driven_errors(
     resolve: Callable[[str], ResolvedDataset],
     resolve_default: Callable[[str], ResolvedDataset],
     policy: Policy,
+    protected: Mapping[str, tuple[str, ...]] | None = None,
 ) -> list[FieldError]:
     """One FieldError per dataset of ``names`` whose resolution with the caller's params
     (``resolve(name) -> ResolvedDataset``) breaks a rule of this module when compared
-    with the project's own (``resolve_default``)."""
+    with the project's own (``resolve_default``). ``protected`` is what
+    ``protected_locations`` gives for every dataset of the project."""
     errors = []
     for name in sorted(names):
         moved, usual = resolve(name), resolve_default(name)
@@ -142,13 +151,78 @@ def params_driven_errors(
                 )
             )
             continue
-        for _, location in sorted(set(moved.locations) - set(usual.locations)):
-            problem = location_problem(location, policy)
-            if problem:
-                code, why = problem
-                errors.append(_error(f"params may not move dataset {name!r} ({why})", code))
-                break
+        problem = _moved_location_problem(name, moved, usual, policy, protected or {})
+        if problem:
+            code, why = problem
+            errors.append(_error(f"params may not move dataset {name!r} ({why})", code))
     return errors
+
+
+def _moved_location_problem(
+    name: str,
+    moved: ResolvedDataset,
+    usual: ResolvedDataset,
+    policy: Policy,
+    protected: Mapping[str, tuple[str, ...]],
+) -> tuple[str, str] | None:
+    defaults = dict(usual.locations)
+    for key, location in sorted(set(moved.locations) - set(usual.locations)):
+        problem = location_problem(location, policy) or placement_problem(
+            name, location, defaults.get(key), protected
+        )
+        if problem:
+            return problem
+    return None
+
+
+def placement_problem(
+    name: str, location: str, default: str | None, protected: Mapping[str, tuple[str, ...]]
+) -> tuple[str, str] | None:
+    """Why dataset ``name`` may not be moved to the local ``location`` (already inside
+    the data root) from its ``default`` one, as (code, reason); None if it may. Codes:
+    ``path_outside_default_location``, ``path_overlaps_dataset``."""
+    protocol, path = split_protocol(location)
+    if protocol != "file":
+        return None
+    if default is not None:
+        default_protocol, default_path = split_protocol(default)
+        # What the two resolutions share, character by character (a template may take
+        # part of a name from params), holds all the template does not take from params
+        # (and perhaps a little more, which only makes the rule stricter).
+        fixed = os.path.commonprefix([default_path, path])  # noqa: RUF071
+        if default_protocol == "file" and not _stays_under_prefix(path, fixed):
+            why = "outside the part of its default location that params do not choose"
+            return "path_outside_default_location", why
+    real = local_key(path)
+    for other in sorted(protected):
+        for taken in protected[other]:
+            # Its own default location is its own file: the same is fine, in or over not.
+            if (real == taken and other != name) or _inside(real, taken) or _inside(taken, real):
+                return "path_overlaps_dataset", f"onto the files of dataset {other!r}"
+    return None
+
+
+def protected_locations(
+    names: Iterable[str], resolve_default: Callable[[str], ResolvedDataset]
+) -> dict[str, tuple[str, ...]]:
+    """Every local default location of each dataset of ``names``, one name per file
+    (``local_key``): where params may not move any other dataset."""
+    protected: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        split = (split_protocol(location) for _, location in resolve_default(name).locations)
+        local = tuple(local_key(path) for protocol, path in split if protocol == "file")
+        if local:
+            protected[name] = local
+    return protected
+
+
+def project_dataset_names(config: Mapping[str, Any], pipelines: Iterable[Any]) -> set[str]:
+    """Every dataset of a project: its catalog's entries (not its patterns) and every
+    dataset a registered pipeline (``.datasets()``) names."""
+    names = {name for name in config if "{" not in name}
+    for registered in pipelines:
+        names |= registered.datasets()
+    return names
 
 
 def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
@@ -200,6 +274,24 @@ def _is_under(path: str, root: str) -> bool:
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     return os.path.commonpath([real, real_root]) == real_root
+
+
+def _stays_under_prefix(path: str, prefix: str) -> bool:
+    """Whether ``path``, with ``..`` and symlinks resolved, still starts with
+    ``prefix``: under its directory part, and its next component begins with the rest."""
+    head, slash, partial = prefix.rpartition("/")
+    if not slash:
+        return True  # nothing fixed to stay under; the data root still holds
+    root = os.path.realpath(head or "/")
+    real = local_key(path)
+    if real != root and not _inside(real, root):
+        return False
+    return not partial or os.path.relpath(real, root).startswith(partial)
+
+
+def _inside(path: str, outer: str) -> bool:
+    """Whether normalised ``path`` lies strictly inside normalised ``outer``."""
+    return path.startswith(outer.rstrip("/") + "/")
 
 
 def _error(message: str, code: str) -> FieldError:

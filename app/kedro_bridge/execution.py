@@ -8,8 +8,10 @@ that is because a worker executes one run at a time.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -18,8 +20,10 @@ from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.redaction import redact
 from app.domain.runs import FailureReason, utcnow
+from app.kedro_bridge import catalog_guard
 from app.kedro_bridge.log_capture import RunLogCapture
 from app.kedro_bridge.outputs import describe_free, describe_saved
+from app.kedro_bridge.prerun_guard import PreRunGuard
 from app.kedro_bridge.project import ProjectLocation, open_session
 from app.kedro_bridge.runners import build_runner
 
@@ -118,6 +122,8 @@ class RunExecutor:
         send: Send,
         log_cap: int = 10_000,
         max_inline_bytes: int = 64 * 1024,
+        data_root: Path | None = None,
+        allowed_protocols: Iterable[str] = ("file",),
     ) -> None:
         self._session = open_session(location)
         self._send = send
@@ -127,6 +133,14 @@ class RunExecutor:
         # KedroServiceSession has no public way to add a hook implementation;
         # its plugin manager is the one every run of this session uses.
         self._session._hook_manager.register(self.reporter)
+        # The same data root and protocols as the API process's guard (wiring passes both).
+        policy = catalog_guard.Policy(
+            os.path.normpath(data_root or location.project_path / "data"),
+            frozenset(allowed_protocols),
+        )
+        self._session._hook_manager.register(
+            PreRunGuard(self._session, location.project_path, policy)
+        )
 
     def execute(self, job: RunAssignment) -> reports.RunReport:
         """Run ``job`` to its end and return the terminal report. Never raises."""

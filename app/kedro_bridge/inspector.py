@@ -2,9 +2,10 @@
 
 Runs in the API process, which never executes a node. Resolving configuration
 with a caller's params uses Kedro's process-global OmegaConf resolvers, so every
-call into Kedro here is serialised by one lock. When no catalog or globals file
-mentions ``runtime_params``, the catalog cannot depend on params and is resolved
-once at start-up; otherwise it is resolved per request.
+call into Kedro here is serialised by one lock. When no file the config loader reads
+for the catalog or globals mentions ``runtime_params``, the catalog cannot depend on
+params and is resolved once at start-up; otherwise it is resolved per request. The
+same holds for credentials (``config_reach``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
-from app.kedro_bridge import catalog_guard, discovery
+from app.kedro_bridge import catalog_guard, config_reach, discovery
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
 
@@ -65,10 +66,23 @@ class KedroInspector:
         self.project_commit = project_commit(location.project_path)
         loader = self.session._get_config_loader()
         self.env: str | None = loader.env or loader.default_run_env or None
-        self._params_free_catalog = not _config_mentions_runtime_params(Path(loader.conf_source))
+        reach = config_reach.params_reach(loader)
+        self._params_free_catalog = not {"catalog", "globals"} & reach
+        self._params_free_credentials = "credentials" not in reach
         # The catalog and parameters as the project defines them, with no caller params.
         self._default_catalog_config = self._catalog_config(None)
         self._default_catalog = _Catalog(self._default_catalog_config, location.project_path)
+        self._default_credentials = (
+            None
+            if self._params_free_credentials
+            else config_reach.resolve_credential_digests(loader)
+        )
+        self._protected = catalog_guard.protected_locations(
+            catalog_guard.project_dataset_names(
+                self._default_catalog_config, self._pipelines.values()
+            ),
+            self._default_catalog.resolved,
+        )
         self._parameters: dict[str, Any] = dict(loader["parameters"])
 
     def close(self) -> None:
@@ -121,7 +135,7 @@ class KedroInspector:
         """``plan(spec)`` when that is pure Python (no configuration to resolve for these
         params) and no other plan is under way; otherwise None, and the caller uses
         ``plan`` on its planner thread. Cheap enough for an event loop (well under 1 ms)."""
-        if not (self._params_free_catalog or not spec.params):
+        if spec.params and not (self._params_free_catalog and self._params_free_credentials):
             return None
         if not self._lock.acquire(blocking=False):
             return None
@@ -149,8 +163,17 @@ class KedroInspector:
         errors += _load_version_errors(spec, combined, catalog)
         if catalog is not self._default_catalog:
             errors += catalog_guard.params_driven_errors(
-                combined.datasets(), catalog.resolved, self._default_catalog.resolved, self._policy
+                combined.datasets(),
+                catalog.resolved,
+                self._default_catalog.resolved,
+                self._policy,
+                self._protected,
             )
+        if spec.params and not self._params_free_credentials:
+            moved = config_reach.resolve_credential_digests(
+                self.session._get_config_loader(spec.params)
+            )
+            errors += config_reach.credentials_errors(moved, self._default_credentials)
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
         return _filter(combined, spec), catalog
@@ -387,21 +410,3 @@ def _footprint(pipeline: Pipeline, catalog: _Catalog) -> Footprint:
             if location.key:
                 (versioned_writes if location.versioned else writes).add(location.key)
     return Footprint(frozenset(reads), frozenset(writes), frozenset(versioned_writes))
-
-
-def _config_mentions_runtime_params(conf_source: Path) -> bool:
-    """Whether any configuration file except parameters could read caller params.
-
-    Conservative: anything we cannot read (an archive, a remote source) counts as yes.
-    """
-    if not conf_source.is_dir():
-        return True
-    for path in conf_source.rglob("*"):
-        if not path.is_file() or path.name.startswith("parameters"):
-            continue
-        try:
-            if "runtime_params" in path.read_text(encoding="utf-8", errors="replace"):
-                return True
-        except OSError:
-            return True
-    return False

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from app.domain import reports
 from app.domain.ports import RunAssignment
@@ -29,6 +30,8 @@ class WorkerConfig:
     run_log_level: str = "INFO"  # what is captured into each run's log
     run_log_cap: int = 10_000
     output_inline_max_bytes: int = 64 * 1024
+    data_root: Path | None = None  # None: <project>/data, as the API process's guard
+    allowed_protocols: tuple[str, ...] = ("file",)
 
 
 def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> None:
@@ -42,7 +45,12 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
             results.send(message)
 
     executor = RunExecutor(
-        config.location, send, config.run_log_cap, config.output_inline_max_bytes
+        config.location,
+        send,
+        config.run_log_cap,
+        config.output_inline_max_bytes,
+        config.data_root,
+        config.allowed_protocols,
     )
     use_plain_logging(config.log_level, capture_level=config.run_log_level)
     executor.logs.setLevel(config.run_log_level.upper())
