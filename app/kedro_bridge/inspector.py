@@ -21,7 +21,7 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
-from app.kedro_bridge import catalog_guard, discovery
+from app.kedro_bridge import catalog_guard, discovery, missing_outputs
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
 from app.kedro_bridge.suggestions import Suggestions, close_matches
@@ -102,10 +102,15 @@ class KedroInspector:
         return discovery.datasets(self._default_catalog_config)
 
     def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
-        """Like ``plan``, plus what the run would need, write and read."""
+        """Like ``plan``, plus what the run would run, need, write and read now: with
+        ``only_missing_outputs``, only the nodes Kedro's runner would not skip. The
+        ``RunPlan`` (what the run may touch) is the whole selection either way."""
         with self._lock:
             filtered, catalog = self._select(spec)
-            return _run_plan(filtered, catalog), discovery.plan_detail(filtered, catalog)
+            to_run = filtered
+            if spec.only_missing_outputs:
+                to_run = missing_outputs.pipeline_to_run(filtered, catalog.config, spec)
+            return _run_plan(filtered, catalog), discovery.plan_detail(to_run, catalog)
 
     def snapshot(self, params: dict[str, Any] | None) -> Any:
         """Kedro's own project snapshot (``kedro.inspection``), resolved with ``params``."""
@@ -199,6 +204,7 @@ class _Catalog:
     def __init__(self, config: dict[str, Any], project_path: Path) -> None:
         from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
+        self.config = config  # as resolved: absolute paths, credentials hidden
         self._resolver = CatalogConfigResolver(config, default_runtime_patterns=_RUNTIME_PATTERNS)
         self._project_path = project_path
         self._cache: dict[str, DatasetLocation] = {}
