@@ -292,9 +292,7 @@ def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
         ) from error
 
 
-def _unknown_names(
-    spec: RunSpec, pipeline: Pipeline, suggestions: Suggestions
-) -> list[FieldError]:
+def _unknown_names(spec: RunSpec, pipeline: Pipeline, suggestions: Suggestions) -> list[FieldError]:
     node_names = {node.name for node in pipeline.nodes}
     tags = set().union(*(node.tags for node in pipeline.nodes)) if pipeline.nodes else set()
     namespaces = {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
