@@ -10,8 +10,10 @@ This is pure bookkeeping; the service owns the I/O.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from app.domain.conflicts import FootprintIndex
 from app.domain.runs import Footprint, Run, RunSpec
 
 
@@ -75,32 +77,35 @@ class DispatchQueue:
         could take it first, and the new run conflicts with no queued or running run."""
         if free_slots <= 0 or self.startable(free_slots):
             return False
-        return not any(footprint.conflicts_with(run.footprint) for run in self._queued) and not any(
-            footprint.conflicts_with(fp) for fp in self._running.values()
-        )
+        everything = FootprintIndex(self._running.values())
+        for run in self._queued:
+            everything.add(run.footprint)
+        return not everything.conflicts_with(footprint)
 
     @property
     def blocked_count(self) -> int:
         """Queued runs that wait for another run (not merely for a free slot)."""
-        return sum(1 for run in self._queued if self.waiting_for(run.run_id))
+        return sum(1 for _, blocked in self._in_order() if blocked)
 
     def startable(self, free_slots: int) -> list[QueuedRun]:
         """Up to ``free_slots`` runs that may start now, in submission order."""
         chosen: list[QueuedRun] = []
-        passed_over: list[QueuedRun] = []
-        busy = list(self._running.values())
-        for run in self._queued:
+        for run, blocked in self._in_order():
             if len(chosen) >= free_slots:
                 break
-            blocked = any(run.footprint.conflicts_with(fp) for fp in busy) or any(
-                run.footprint.conflicts_with(earlier.footprint) for earlier in passed_over
-            )
-            if blocked:
-                passed_over.append(run)
-            else:
+            if not blocked:
                 chosen.append(run)
-                busy.append(run.footprint)
         return chosen
+
+    def _in_order(self) -> Iterator[tuple[QueuedRun, bool]]:
+        """Each queued run in submission order, with whether it waits for a run it
+        conflicts with: a running one or one queued before it. One pass over the queue,
+        linear in the footprints' sizes (an index of those seen, not a pairwise check).
+        A run chosen to start is among those seen, so runs after it wait for it too."""
+        seen = FootprintIndex(self._running.values())
+        for run in self._queued:
+            yield run, seen.conflicts_with(run.footprint)
+            seen.add(run.footprint)
 
     def conflicting(self, footprint: Footprint) -> list[str]:
         """Running and queued runs that a new run with ``footprint`` would wait for."""

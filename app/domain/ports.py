@@ -152,10 +152,6 @@ class ProjectInspector(Protocol):
         """Validate ``spec`` against the project. Raises ``InvalidRunRequest``. Blocks."""
         ...
 
-    def plan_now(self, spec: RunSpec) -> RunPlan | None:
-        """``plan`` if it can be done at once without blocking; else None."""
-        ...
-
     def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
         """``plan`` plus what the run would need, write and read. Blocks."""
         ...

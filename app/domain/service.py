@@ -233,12 +233,11 @@ class RunService:
         accepted (``queued``), though it may already be running. Raises InvalidRunRequest."""
         self._admission.check_timeout(spec)
         self._admission.refuse_if_full()
-        # Pure-Python plans run here; those that resolve configuration go to the
-        # planner thread (one at a time: Kedro's resolvers are process-global).
-        plan = self._inspector.plan_now(spec)
-        if plan is None:
-            loop = asyncio.get_running_loop()
-            plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
+        # Never on the event loop, however small the plan looks: its cost grows with the
+        # project and the request. One planner thread, as Kedro's resolvers are
+        # process-global and resolution is serialised anyway.
+        loop = asyncio.get_running_loop()
+        plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the dispatcher.
         return await asyncio.shield(self._accept(spec, run_id, plan, key, caller))

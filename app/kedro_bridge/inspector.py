@@ -22,9 +22,10 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
-from app.kedro_bridge import catalog_guard, config_reach, discovery
+from app.kedro_bridge import catalog_guard, config_reach, discovery, missing_outputs
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
+from app.kedro_bridge.suggestions import Suggestions, close_matches
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
@@ -106,17 +107,24 @@ class KedroInspector:
     def pipeline(self, name: str) -> PipelineDetail:
         """Raises PipelineNotFound, with close matches."""
         if name not in self._pipelines:
-            raise PipelineNotFound(f"No pipeline named {name!r}{_suggest(name, self._pipelines)}")
+            raise PipelineNotFound(
+                f"No pipeline named {name!r}{_hint(close_matches(name, self._pipelines))}"
+            )
         return discovery.detail(name, self._pipelines[name], self._parameters)
 
     def list_datasets(self) -> list[DatasetInfo]:
         return discovery.datasets(self._default_catalog_config)
 
     def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
-        """Like ``plan``, plus what the run would need, write and read."""
+        """Like ``plan``, plus what the run would run, need, write and read now: with
+        ``only_missing_outputs``, only the nodes Kedro's runner would not skip. The
+        ``RunPlan`` (what the run may touch) is the whole selection either way."""
         with self._lock:
             filtered, catalog = self._select(spec)
-            return _run_plan(filtered, catalog), discovery.plan_detail(filtered, catalog)
+            to_run = filtered
+            if spec.only_missing_outputs:
+                to_run = missing_outputs.pipeline_to_run(filtered, catalog.config, spec)
+            return _run_plan(filtered, catalog), discovery.plan_detail(to_run, catalog)
 
     def snapshot(self, params: dict[str, Any] | None) -> Any:
         """Kedro's own project snapshot (``kedro.inspection``), resolved with ``params``."""
@@ -131,27 +139,16 @@ class KedroInspector:
                 runtime_params=params,
             )
 
-    def plan_now(self, spec: RunSpec) -> RunPlan | None:
-        """``plan(spec)`` when that is pure Python (no configuration to resolve for these
-        params) and no other plan is under way; otherwise None, and the caller uses
-        ``plan`` on its planner thread. Cheap enough for an event loop (well under 1 ms)."""
-        if spec.params and not (self._params_free_catalog and self._params_free_credentials):
-            return None
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            return self._plan(spec)
-        finally:
-            self._lock.release()
-
     def _plan(self, spec: RunSpec) -> RunPlan:
         return _run_plan(*self._select(spec))
 
     def _select(self, spec: RunSpec) -> tuple[Pipeline, _Catalog]:
         """The filtered pipeline ``spec`` selects and the catalog resolved with its params.
         Raises InvalidRunRequest."""
-        combined = self._combined_pipeline(spec)
-        errors = _unknown_names(spec, combined)
+        # Hints for the first few unknown names of the whole request, none for the rest.
+        suggestions = Suggestions()
+        combined = self._combined_pipeline(spec, suggestions)
+        errors = _unknown_names(spec, combined, suggestions)
         if spec.runner not in RUNNERS:
             errors.append(
                 FieldError(
@@ -160,7 +157,7 @@ class KedroInspector:
                 )
             )
         catalog = self._catalog_for(spec)
-        errors += _load_version_errors(spec, combined, catalog)
+        errors += _load_version_errors(spec, combined, catalog, suggestions)
         if catalog is not self._default_catalog:
             errors += catalog_guard.params_driven_errors(
                 combined.datasets(),
@@ -178,9 +175,8 @@ class KedroInspector:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
         return _filter(combined, spec), catalog
 
-    def _combined_pipeline(self, spec: RunSpec) -> Pipeline:
+    def _combined_pipeline(self, spec: RunSpec, suggestions: Suggestions) -> Pipeline:
         from kedro.pipeline import Pipeline
-        from kedro.utils import get_close_matches
 
         combined = Pipeline([])
         errors = []
@@ -188,7 +184,7 @@ class KedroInspector:
             if name in self._pipelines:
                 combined += self._pipelines[name]
                 continue
-            matches = get_close_matches(name, self._pipelines.keys())
+            matches = suggestions.for_name(name, self._pipelines.keys())
             hint = f" Did you mean one of these instead? {', '.join(matches)}" if matches else ""
             errors.append(
                 FieldError(
@@ -231,6 +227,7 @@ class _Catalog:
     def __init__(self, config: dict[str, Any], project_path: Path) -> None:
         from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
+        self.config = config  # as resolved: absolute paths, credentials hidden
         self._resolver = CatalogConfigResolver(config, default_runtime_patterns=_RUNTIME_PATTERNS)
         self._project_path = project_path
         self._cache: dict[str, DatasetLocation] = {}
@@ -318,7 +315,7 @@ def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
         ) from error
 
 
-def _unknown_names(spec: RunSpec, pipeline: Pipeline) -> list[FieldError]:
+def _unknown_names(spec: RunSpec, pipeline: Pipeline, suggestions: Suggestions) -> list[FieldError]:
     node_names = {node.name for node in pipeline.nodes}
     tags = set().union(*(node.tags for node in pipeline.nodes)) if pipeline.nodes else set()
     namespaces = {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
@@ -340,14 +337,16 @@ def _unknown_names(spec: RunSpec, pipeline: Pipeline) -> list[FieldError]:
                     FieldError(
                         ("body", field_name, index),
                         f"no {what} named {name!r} in the selected pipelines"
-                        f"{_suggest(name, known)}",
+                        f"{_hint(suggestions.for_name(name, known))}",
                         f"unknown_{what}",
                     )
                 )
     return errors
 
 
-def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -> list[FieldError]:
+def _load_version_errors(
+    spec: RunSpec, pipeline: Pipeline, catalog: _Catalog, suggestions: Suggestions
+) -> list[FieldError]:
     datasets = pipeline.datasets()
     errors = []
     for name, version in spec.load_versions.items():
@@ -357,7 +356,7 @@ def _load_version_errors(spec: RunSpec, pipeline: Pipeline, catalog: _Catalog) -
                 FieldError(
                     where,
                     f"no dataset named {name!r} in the selected "
-                    f"pipelines{_suggest(name, datasets)}",
+                    f"pipelines{_hint(suggestions.for_name(name, datasets))}",
                     "unknown_dataset",
                 )
             )
@@ -382,10 +381,7 @@ def _is_safe_version(version: str) -> bool:
     )
 
 
-def _suggest(name: str, known: Iterable[str]) -> str:
-    from kedro.utils import get_close_matches
-
-    matches = get_close_matches(name, sorted(known))
+def _hint(matches: list[str]) -> str:
     return f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
 
 
