@@ -83,8 +83,24 @@ class RunReporter:
     def after_catalog_created(self, catalog: Any) -> None:
         self.catalog = catalog
 
+    # Kedro logs "Loading data from ..." before before_node_run fires and "Saving data
+    # to ..." after after_node_run: the dataset hooks carry the node, so its loads and
+    # saves are attributed to it (per thread: async loads run on a pool of their own).
+    @hook_impl
+    def before_dataset_loaded(self, node: Any) -> None:
+        self._on_node(node.name)
+
+    @hook_impl
+    def after_dataset_loaded(self) -> None:
+        self._on_node(None)
+
+    @hook_impl
+    def before_dataset_saved(self, node: Any) -> None:
+        self._on_node(node.name)
+
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
+        self._on_node(None)
         with self._lock:
             if dataset_name not in self.saved:
                 self.saved.append(dataset_name)
