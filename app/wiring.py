@@ -72,7 +72,7 @@ async def open_run_service(
         if settings.webhook_urls and settings.webhook_secret is not None:
             webhooks = WebhookPlugin(
                 settings.webhook_urls,
-                settings.webhook_secret.get_secret_value().encode(),
+                settings.webhook_secret.get_secret_value(),
                 settings.webhook_timeout_seconds,
                 settings.webhook_retries,
             )
