@@ -16,8 +16,9 @@ from kedro.framework.hooks import hook_impl
 
 from app.domain import reports
 from app.domain.ports import RunAssignment
-from app.domain.redaction import redact
+from app.domain.redaction import redact, run_secrets, secrets_in
 from app.domain.runs import FailureReason, utcnow
+from app.kedro_bridge.credentials import credential_secrets
 from app.kedro_bridge.log_capture import RunLogCapture
 from app.kedro_bridge.outputs import describe_free, describe_saved
 from app.kedro_bridge.project import ProjectLocation, open_session
@@ -144,8 +145,18 @@ class RunExecutor:
         # its plugin manager is the one every run of this session uses.
         self._session._hook_manager.register(self.reporter)
 
+    def known_secrets(self) -> set[str]:
+        """The secrets of the project's credentials (see :func:`credential_secrets`)."""
+        return credential_secrets(self._session)
+
     def execute(self, job: RunAssignment) -> reports.RunReport:
-        """Run ``job`` to its end and return the terminal report. Never raises."""
+        """Run ``job`` to its end and return the terminal report. Never raises.
+
+        The secrets of the run's params are masked in all it reports meanwhile."""
+        with run_secrets(secrets_in(dict(job.spec.params))):
+            return self._execute(job)
+
+    def _execute(self, job: RunAssignment) -> reports.RunReport:
         spec = job.spec
         self.reporter.begin(job.run_id)
         self.logs.begin(job.run_id)
