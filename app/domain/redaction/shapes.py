@@ -48,6 +48,7 @@ _NAME = re.compile(
 )
 _SCHEME = re.compile(r"(?i)(?:bearer|basic|token|digest|bot|negotiate)\s{1,8}")
 _UNQUOTED = re.compile(r"[^\s\"'<>,;&)}\]\\]{1,4096}")
+_UNQUOTED_ENCODED = re.compile(r"(?:[^\s\"'<>,;&)}\]\\%]|%(?!26)){1,4096}")
 _REST_OF_LINE = re.compile(r"[^\r\n\"']{1,4096}")
 _QUOTES = ('\\"', "\\'", "%22", "%27", '"', "'")
 
@@ -65,14 +66,12 @@ def _value_span(text: str, start: int, name: str, encoded: bool) -> tuple[int, i
             closing = text.find(quote, opened, opened + 4096)
             end = closing if closing != -1 else _line_end(text, opened)
             return (opened, end) if end > opened else None
-    plain = (_REST_OF_LINE if words(name)[-1] == "cookie" else _UNQUOTED).match(text, start)
-    if plain is None:
-        return None
-    end = plain.end()
-    if encoded:  # a URL-encoded pair ends at the next encoded "&"
-        cut = text.lower().find("%26", start, end)
-        end = cut if cut != -1 else end
-    return (start, end) if end > start else None
+    if words(name)[-1] == "cookie":
+        value = _REST_OF_LINE
+    else:  # a URL-encoded pair ends at the next encoded "&"
+        value = _UNQUOTED_ENCODED if encoded else _UNQUOTED
+    plain = value.match(text, start)
+    return (start, plain.end()) if plain is not None else None
 
 
 def _line_end(text: str, start: int) -> int:
@@ -86,13 +85,16 @@ def secret_spans(text: str) -> Iterator[tuple[int, int]]:
     for pattern in _SHAPES:
         for match in pattern.finditer(text):
             yield match.start(2), match.end(2)
-    for match in _NAME.finditer(text):
-        name = match.group(1)
+    position = 0
+    while (pair := _NAME.search(text, position)) is not None:
+        position = pair.end()
+        name = pair.group(1)
         if not is_secret_name(name):
             continue
-        span = _value_span(text, match.end(), name, "%" in match.group(2))
+        span = _value_span(text, pair.end(), name, "%" in pair.group(2))
         if span is not None and not text.startswith(REDACTED, span[0]):
             yield span
+            position = max(position, span[1])  # a value is never read as a name: linear
 
 
 def secrets_in_text(text: str) -> list[str]:
