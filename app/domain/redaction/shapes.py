@@ -101,7 +101,11 @@ def secrets_in_text(text: str) -> list[str]:
     """Every secret the shapes find in ``text``, as it is written there."""
     found = {text[start:end] for start, end in secret_spans(text)}
     # "user:password" userinfo: the password alone is a secret too.
-    found |= {part.split(":", 1)[1] for part in found if ":" in part and "://" not in part}
+    found |= {
+        userinfo.group(2).split(":", 1)[1]
+        for userinfo in _USERINFO.finditer(text)
+        if ":" in userinfo.group(2)
+    }
     return sorted(found)
 
 
