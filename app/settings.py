@@ -172,7 +172,11 @@ class Settings(BaseSettings):
         ),
     ] = []
     webhook_secret: Annotated[
-        SecretStr | None, Field(description="HMAC-SHA256 key that signs webhook bodies.")
+        SecretStr | None,
+        Field(
+            description="Signs webhook deliveries (Standard Webhooks): `whsec_` + base64, "
+            "or any string, whose UTF-8 bytes are then the HMAC key."
+        ),
     ] = None
     webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
     webhook_retries: Annotated[int, Field(ge=0, le=10)] = 3

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
 from sqlalchemy.engine import make_url
 
 from app import faults
+from app.domain.redaction import remember_secrets, secrets_in
 from app.domain.service import RunService
+from app.kedro_bridge.credentials import credential_secrets
 from app.kedro_bridge.inspector import KedroInspector
 from app.kedro_bridge.project import (
     ProjectLocation,
@@ -36,6 +39,13 @@ def project_location(settings: Settings) -> ProjectLocation:
     )
 
 
+def _known_secrets(settings: Settings, credentials: set[str]) -> set[str]:
+    """What the API process masks wherever it shows: the project's credentials, the
+    environment's secrets and the service's own (the webhook secret)."""
+    own = [settings.webhook_secret.get_secret_value()] if settings.webhook_secret else []
+    return credentials | secrets_in(dict(os.environ)) | set(own)
+
+
 @asynccontextmanager
 async def open_run_service(
     settings: Settings, plugins: list[object] | None = None
@@ -55,6 +65,7 @@ async def open_run_service(
             settings.allowed_protocols,
         )
         resources.callback(inspector.close)
+        remember_secrets(_known_secrets(settings, credential_secrets(inspector.session)))
         # Opening the project installed Kedro's rich logging; use ours.
         configure_service_logging(settings.log_level, settings.log_json)
         pool = ProcessWorkerPool(
@@ -74,7 +85,7 @@ async def open_run_service(
         if settings.webhook_urls and settings.webhook_secret is not None:
             webhooks = WebhookPlugin(
                 settings.webhook_urls,
-                settings.webhook_secret.get_secret_value().encode(),
+                settings.webhook_secret.get_secret_value(),
                 settings.webhook_timeout_seconds,
                 settings.webhook_retries,
             )

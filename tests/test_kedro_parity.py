@@ -113,7 +113,9 @@ def test_run_accepts_every_kedro_field_and_shows_up_in_runs(service: ServiceProc
     run = service.get(body["run_id"])  # the same run, in the service's own API
     assert run["status"] == "succeeded"
     assert run["request"]["runner"] == "ThreadRunner"
-    assert run["request"]["params"] == {"token": "parity"}
+    # A param named `token` is a secret: shown masked, and where (README, Secrets).
+    assert run["request"]["params"] == {"token": "<redacted>"}
+    assert run["request"]["params_masked"] == ["/token"]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ def test_saved_datasets_carry_type_save_version_and_path(service: ServiceProcess
         "shape": None,
         "length": None,
         "error": None,
+        "masked": [],
     }
 
 

@@ -79,3 +79,17 @@ def test_following_a_log_live(service: ServiceProcess) -> None:
 
 def test_logs_of_an_unknown_run_are_a_404(service: ServiceProcess) -> None:
     assert service.client.get("/runs/nope/logs").status_code == 404
+
+
+def test_loads_and_saves_are_attributed_to_their_node(service: ServiceProcess) -> None:
+    # Kedro logs a node's loads before before_node_run and its saves after after_node_run.
+    run_id = service.submit(pipeline_names=["versioned"], params={"payload": "p-node"})["run_id"]
+    assert service.wait(run_id)["status"] == "succeeded"
+    items = _logs(service, run_id)["items"]
+    io_lines = [
+        line
+        for line in items
+        if line["message"].startswith(("Loading data from", "Saving data to"))
+    ]
+    assert {line["message"].split(" ")[0] for line in io_lines} == {"Loading", "Saving"}
+    assert {line["node"] for line in io_lines} == {"echo_payload"}, io_lines

@@ -161,3 +161,68 @@ def test_no_canary_leaves_the_service(project: Path, log_json: bool) -> None:
             assert found["rows"] == ["runs"], (canary, found)  # the request as given
         else:
             assert found["rows"] == [], (canary, found)
+
+
+def test_outputs_and_params_are_data_masked_only_where_a_secret_is_known(
+    service: ServiceProcess,
+) -> None:
+    ordinary = "max_tokens=256 tokenizer: bert-base https://example.com/search?q=kedro&page=2"
+    dsn = "postgresql://etl:pw-77c1e9@db/sales"
+    plain = service.submit(pipeline_names=["free_output"], params={"payload": ordinary})
+    secret = service.submit(pipeline_names=["free_output"], params={"payload": dsn})
+    chatty = {"chatty": {"token": "tok-9f8e7d6c", "count": 1, "seconds": 0.0}}
+    logged = service.submit(pipeline_names=["chatty"], params=chatty)
+    for run in (plain, secret, logged):
+        assert service.wait(run["run_id"])["status"] == "succeeded"
+
+    def shown(run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        request = service.get(run_id)["request"]
+        free = service.client.get(f"/runs/{run_id}/outputs").json()["free"][0]
+        return request, free
+
+    request, free = shown(plain["run_id"])
+    assert (request["params"], request["params_masked"]) == ({"payload": ordinary}, [])
+    assert (free["value"], free["masked"]) == (ordinary, [])
+    request, free = shown(secret["run_id"])
+    assert request["params"] == {"payload": "postgresql://<redacted>@db/sales"}
+    assert request["params_masked"] == ["/payload"]
+    assert (free["value"], free["masked"]) == ("postgresql://<redacted>@db/sales", [""])
+    # A param named like a secret is one, wherever the run shows it (here, a node's log).
+    request, _ = shown(logged["run_id"])
+    assert request["params"]["chatty"]["token"] == "<redacted>"
+    assert request["params_masked"] == ["/chatty/token"]
+    logs = service.client.get(f"/runs/{logged['run_id']}/logs").json()["items"]
+    assert any("marker=<redacted> line=0" in line["message"] for line in logs)
+    assert not any("tok-9f8e7d6c" in line["message"] for line in logs)
+
+
+def test_the_projects_credentials_are_masked_wherever_they_show(project: Path) -> None:
+    # Neither value has a secret's shape, and "payload" names no secret: only knowing
+    # the credentials (one through ${oc.env:...}) masks them, in the API process (the
+    # echoed params) and in the worker (the free output).
+    (project / "conf" / "local" / "credentials.yml").write_text(
+        "warehouse:\n  username: etl_loader\n  password: plain-pw-31337\n"
+        "vault:\n  token: ${oc.env:KR_VAULT_VALUE}\n"
+    )
+    service = ServiceProcess(project, workers=1, env={"KR_VAULT_VALUE": "from-env-8c1f"}).start()
+    try:
+        for value in ("plain-pw-31337", "from-env-8c1f"):
+            run_id = service.submit(pipeline_names=["free_output"], params={"payload": value})[
+                "run_id"
+            ]
+            assert service.wait(run_id)["status"] == "succeeded"
+            request = service.get(run_id)["request"]
+            assert (request["params"], request["params_masked"]) == (
+                {"payload": "<redacted>"},
+                ["/payload"],
+            )
+            (free,) = service.client.get(f"/runs/{run_id}/outputs").json()["free"]
+            assert (free["value"], free["masked"]) == ("<redacted>", [""])
+        # Not secrets: the username, and what is not in the credentials at all.
+        run_id = service.submit(pipeline_names=["free_output"], params={"payload": "etl_loader"})[
+            "run_id"
+        ]
+        service.wait(run_id)
+        assert service.get(run_id)["request"]["params"] == {"payload": "etl_loader"}
+    finally:
+        service.stop()

@@ -1,7 +1,9 @@
-"""The webhook plugin: one signed call per finished run to a receiver on loopback."""
+"""The webhook plugin: one signed call per finished run to a receiver on loopback, which
+verifies it with the Standard Webhooks package (what a receiver would use)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -9,11 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import ServiceProcess
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.plugins.webhooks import SIGNATURE_HEADER, signature
+from app.plugins.webhooks import signed_headers, signing_key
 
-SECRET = "webhook-test-secret"
+SECRET = "whsec_" + base64.b64encode(b"webhook-test-secret-of-24-bytes").decode()
 
 
 class Receiver:
@@ -73,9 +77,31 @@ def test_each_finished_run_is_posted_once_signed(project: Path) -> None:
             (failed, "failed"),
         ]
         assert bodies[2]["error"]["reason"] == "error"
+        receiving = Webhook(SECRET)
         for headers, body in receiver.calls:
-            assert headers[SIGNATURE_HEADER.lower()] == signature(SECRET.encode(), body)
+            assert receiving.verify(body, headers) == json.loads(body)
+        # A retry is the same delivery: the same id, so receivers dedupe on it.
+        ids = [headers["webhook-id"] for headers, _ in receiver.calls]
+        assert ids[0] == ids[1] != ids[2]
+        _refuses_tampering_and_replays(receiving, *receiver.calls[2])
         assert SECRET not in (project / "service.log").read_text()
     finally:
         service.stop()
         receiver.close()
+
+
+def _refuses_tampering_and_replays(
+    receiving: Webhook, headers: dict[str, str], body: bytes
+) -> None:
+    altered = body.replace(b'"failed"', b'"succeeded"')
+    assert altered != body
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        receiving.verify(altered, headers)
+    # A captured delivery sent again with a fresh timestamp: the signature covers it.
+    fresh = {**headers, "webhook-timestamp": str(int(time.time()) + 1)}
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        receiving.verify(body, fresh)
+    # ... and sent again as it was, once past the tolerance window (signed 10 min ago).
+    old = signed_headers(signing_key(SECRET), headers["webhook-id"], int(time.time()) - 600, body)
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        receiving.verify(body, old)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.domain.limits import MAX_LIST_ITEMS, validated_params
 from app.domain.ports import StoredLogLine
-from app.domain.redaction import redact_values
+from app.domain.redaction import mask_data, secrets_in
 from app.domain.runs import (
     EventType,
     FailureReason,
@@ -121,8 +121,13 @@ class RunRequestOut(BaseModel):
     runner: str
     is_async: bool
     params: dict[str, Any] = Field(
-        description="As given, except that secret-shaped strings (URL credentials, "
-        "`password=...`, bearer tokens, ...) show as `<redacted>`."
+        description="As given, except that known secrets show as `<redacted>`: values "
+        "under keys that name a secret, secrets in a secret's shape (URL credentials, "
+        "`password=...`, bearer tokens, ...), the project's credentials."
+    )
+    params_masked: list[str] = Field(
+        description="JSON Pointers (RFC 6901) of the `params` strings in which a secret "
+        "was masked; empty when `params` is exactly as given."
     )
     timeout_seconds: float | None
     max_attempts: int
@@ -236,6 +241,12 @@ class FreeOutputOut(BaseModel):
     shape: list[int] | None = None
     length: int | None = None
     error: str | None = Field(None, description="Why the outputs could not be described.")
+    masked: list[str] = Field(
+        default_factory=list,
+        description="JSON Pointers (RFC 6901) into `value` of the strings in which a known "
+        "secret (the project's credentials, the run's secret params) shows as "
+        "`<redacted>`; empty when `value` is exactly what the run returned.",
+    )
 
 
 class OutputsOut(BaseModel):
@@ -287,8 +298,10 @@ def run_out(view: RunView) -> RunOut:
 
 def _request_out(record: dict[str, Any]) -> RunRequestOut:
     # Params are stored as given (a run needs them to execute, and again after a
-    # restart) but never echoed with a secret in them.
-    return RunRequestOut(**{**record, "params": redact_values(record["params"])})
+    # restart) but never echoed with a secret in them; they are data, so only known
+    # secrets are masked, and where is said.
+    params, masked = mask_data(record["params"], secrets_in(record["params"]))
+    return RunRequestOut(**{**record, "params": params, "params_masked": masked})
 
 
 def _summary_fields(view: RunView) -> dict[str, Any]:

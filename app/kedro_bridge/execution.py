@@ -18,9 +18,10 @@ from kedro.framework.hooks import hook_impl
 
 from app.domain import reports
 from app.domain.ports import RunAssignment
-from app.domain.redaction import redact
+from app.domain.redaction import redact, run_secrets, secrets_in
 from app.domain.runs import FailureReason, utcnow
 from app.kedro_bridge import catalog_guard
+from app.kedro_bridge.credentials import credential_secrets
 from app.kedro_bridge.log_capture import RunLogCapture
 from app.kedro_bridge.outputs import describe_free, describe_saved
 from app.kedro_bridge.prerun_guard import PreRunGuard
@@ -87,8 +88,24 @@ class RunReporter:
     def after_catalog_created(self, catalog: Any) -> None:
         self.catalog = catalog
 
+    # Kedro logs "Loading data from ..." before before_node_run fires and "Saving data
+    # to ..." after after_node_run: the dataset hooks carry the node, so its loads and
+    # saves are attributed to it (per thread: async loads run on a pool of their own).
+    @hook_impl
+    def before_dataset_loaded(self, node: Any) -> None:
+        self._on_node(node.name)
+
+    @hook_impl
+    def after_dataset_loaded(self) -> None:
+        self._on_node(None)
+
+    @hook_impl
+    def before_dataset_saved(self, node: Any) -> None:
+        self._on_node(node.name)
+
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
+        self._on_node(None)
         with self._lock:
             if dataset_name not in self.saved:
                 self.saved.append(dataset_name)
@@ -142,8 +159,18 @@ class RunExecutor:
             PreRunGuard(self._session, location.project_path, policy)
         )
 
+    def known_secrets(self) -> set[str]:
+        """The secrets of the project's credentials (see :func:`credential_secrets`)."""
+        return credential_secrets(self._session)
+
     def execute(self, job: RunAssignment) -> reports.RunReport:
-        """Run ``job`` to its end and return the terminal report. Never raises."""
+        """Run ``job`` to its end and return the terminal report. Never raises.
+
+        The secrets of the run's params are masked in all it reports meanwhile."""
+        with run_secrets(secrets_in(dict(job.spec.params))):
+            return self._execute(job)
+
+    def _execute(self, job: RunAssignment) -> reports.RunReport:
         spec = job.spec
         self.reporter.begin(job.run_id)
         self.logs.begin(job.run_id)

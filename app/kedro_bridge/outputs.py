@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.domain.redaction import redact, redact_values
+from app.domain.redaction import mask_data, redact
 
 
 def _type_name(obj: object) -> str:
@@ -40,7 +40,8 @@ def describe_saved(catalog: Any, names: list[str], save_version: str) -> list[di
 def describe_free(run_result: dict[str, Any], max_inline_bytes: int) -> list[dict[str, object]]:
     """One entry per free output of the run (what ``session.run`` returns): in-memory
     values inline as JSON when they are JSON-serialisable and at most
-    ``max_inline_bytes``; otherwise their type and, where they have one, shape or length.
+    ``max_inline_bytes`` (known secrets masked, and ``masked`` says where); otherwise
+    their type and, where they have one, shape or length.
     Persisted outputs are described by their dataset, never loaded."""
     described: list[dict[str, object]] = []
     for name, dataset in sorted(run_result.items()):
@@ -53,7 +54,9 @@ def describe_free(run_result: dict[str, Any], max_inline_bytes: int) -> list[dic
         entry["type"] = _type_name(value)
         inline = _as_small_json(value, max_inline_bytes)
         if inline is not None:
-            entry.update(inline=True, value=redact_values(json.loads(inline)))
+            # Data: only known secrets are masked (never what merely looks like one).
+            value, masked = mask_data(json.loads(inline))
+            entry.update(inline=True, value=value, masked=masked)
         else:
             entry["inline"] = False
             shape = getattr(value, "shape", None)

@@ -1,5 +1,12 @@
 """The built-in webhook plugin: POSTs each run's end to URLs from the server's settings
-(never from a request), signed with HMAC-SHA256, with short timeouts and a few retries.
+(never from a request), signed by the Standard Webhooks scheme
+(https://www.standardwebhooks.com), with short timeouts and a few retries.
+
+The signature covers an id, a timestamp and the body (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``), so a receiver that checks the timestamp
+against its clock and remembers ids seen refuses a captured delivery sent again. The id
+is derived from the run and the event, so every attempt of one delivery carries the same
+id (receivers dedupe on it); each attempt is signed afresh with its own timestamp.
 
 Deliveries happen on a thread of their own with a bounded queue, so a slow or dead
 receiver never holds up the event loop, a run or the service's shutdown (what is still
@@ -8,6 +15,7 @@ queued when the service stops is logged and dropped).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -15,6 +23,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from datetime import datetime
 
 import httpx
@@ -23,24 +32,42 @@ from app.plugins.markers import hook_impl
 
 logger = logging.getLogger("kedro_runs.webhooks")
 
-SIGNATURE_HEADER = "X-Kedro-Runs-Signature"
 _QUEUE_SIZE = 10_000
+SECRET_PREFIX = "whsec_"
 
 
-def signature(secret: bytes, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of the exact body bytes."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of ``secret``: a Standard Webhooks secret (``whsec_`` and base64)
+    is its decoded bytes; any other string is its UTF-8 bytes (receivers then verify
+    with ``whsec_`` + base64 of it)."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
+    return secret.encode()
+
+
+def delivery_id(run_id: str, event: str) -> str:
+    """The ``webhook-id`` of one delivery: the same on every attempt of it."""
+    return f"{event}_{run_id}"
+
+
+def signed_headers(key: bytes, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers: ``v1,`` + base64 HMAC-SHA256 of ``id.timestamp.body``."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": f"v1,{digest}",
+    }
 
 
 class WebhookPlugin:
-    def __init__(
-        self, urls: list[str], secret: bytes, timeout_seconds: float, retries: int
-    ) -> None:
+    def __init__(self, urls: list[str], secret: str, timeout_seconds: float, retries: int) -> None:
         self._urls = urls
-        self._secret = secret
+        self._key = signing_key(secret)
         self._timeout = timeout_seconds
         self._retries = retries
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(_QUEUE_SIZE)
         self._thread = threading.Thread(
             target=self._deliver_all, daemon=True, name="webhook-deliveries"
         )
@@ -77,27 +104,27 @@ class WebhookPlugin:
             sort_keys=True,
         ).encode()
         try:
-            self._queue.put_nowait(body)
+            self._queue.put_nowait((delivery_id(run_id, "run_finished"), body))
         except queue.Full:
             logger.error("webhook queue full; the end of run %s is not delivered", run_id)
 
     def _deliver_all(self) -> None:
         with httpx.Client(timeout=self._timeout) as client:
             while True:
-                body = self._queue.get()
-                if body is None:
+                delivery = self._queue.get()
+                if delivery is None:
                     return
                 for url in self._urls:
-                    self._deliver(client, url, body)
+                    self._deliver(client, url, *delivery)
 
-    def _deliver(self, client: httpx.Client, url: str, body: bytes) -> None:
-        headers = {
-            "content-type": "application/json",
-            SIGNATURE_HEADER: signature(self._secret, body),
-        }
+    def _deliver(self, client: httpx.Client, url: str, message_id: str, body: bytes) -> None:
         for attempt in range(self._retries + 1):
             if attempt and self._stopping.wait(0.2 * 2 ** (attempt - 1)):
                 break  # the service is stopping: no more back-off
+            headers = {
+                "content-type": "application/json",
+                **signed_headers(self._key, message_id, int(time.time()), body),
+            }
             try:
                 response = client.post(url, content=body, headers=headers)
             except httpx.HTTPError as error:

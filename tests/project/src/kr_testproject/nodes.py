@@ -151,4 +151,6 @@ def leak_secrets(payload: str) -> str:
         logger.warning("connecting with %s", shape)
     logger.error("database: %s", os.environ.get("KR_CANARY_DB", ""))
     logger.error("AWS_SECRET_ACCESS_KEY=%s", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    # Bare, in no secret's shape: only knowing the value masks it.
+    logger.error("signing with %s", os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
     raise ConnectionError("could not connect: " + " | ".join(shapes))

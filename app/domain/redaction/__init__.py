@@ -1,0 +1,128 @@
+"""Removing secrets from what leaves the service, without mangling what is not one.
+
+Two mechanisms, in this order:
+
+1. Known secrets, masked exactly wherever they appear: the values of the project's
+   credentials, of environment variables named like secrets, of params whose key
+   names a secret, and the service's own keys (:func:`remember_secrets`, and
+   :func:`run_secrets` for a run's params in a worker). See :mod:`.known`.
+2. High-precision shapes that are secrets whoever's they are (PEM blocks, JWTs,
+   vendor-prefixed tokens, URL userinfo, ``password=...``): see :mod:`.shapes`.
+
+Text (log lines, error messages, problems, paths) gets both (:func:`redact`). Data
+(free outputs, params echoed back) gets only the first, and says where it masked
+(:func:`mask_data`): data is never rewritten for merely looking like a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from app.domain.redaction.known import KnownSecrets
+from app.domain.redaction.names import is_secret_key
+from app.domain.redaction.shapes import REDACTED, mask_shapes, secrets_in_text
+
+__all__ = [
+    "MAX_LOG_LINE_CHARS",
+    "MAX_MESSAGE_CHARS",
+    "REDACTED",
+    "RedactingFormatter",
+    "mask_data",
+    "redact",
+    "remember_secrets",
+    "run_secrets",
+    "secrets_in",
+]
+
+MAX_MESSAGE_CHARS = 4000
+MAX_LOG_LINE_CHARS = 64 * 1024
+
+# Process-wide, because logging.config builds the formatters that use it. Empty until
+# the process's start-up code calls remember_secrets.
+_KNOWN = KnownSecrets()
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Mask ``values`` exactly, from now on, in everything this process redacts."""
+    _KNOWN.remember(values)
+
+
+def run_secrets(values: Iterable[str]) -> AbstractContextManager[None]:
+    """Also mask ``values`` while the block runs (a worker, for one run's params)."""
+    return _KNOWN.for_run(values)
+
+
+def secrets_in(value: Any, secret: bool = False) -> set[str]:
+    """The secret strings in JSON-like ``value`` (params, credentials, the
+    environment as a mapping): every string under a key that names a secret
+    (:func:`.names.is_secret_key`), and what the shapes find in any string."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        found.update(secrets_in_text(value))
+        if secret:
+            found.add(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found |= secrets_in(item, secret or (isinstance(key, str) and is_secret_key(key)))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= secrets_in(item, secret)
+    return found
+
+
+def redact(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with known secrets and secret shapes replaced by ``<redacted>``, then
+    cut to ``max_chars`` (never inside a ``<redacted>``). Linear in ``len(text)``."""
+    pattern = _KNOWN.pattern_for()
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    return _cut(mask_shapes(text), max_chars)
+
+
+def _cut(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = max_chars - 1
+    start = text.rfind(REDACTED, max(0, cut - len(REDACTED) + 1), cut + len(REDACTED) - 1)
+    if start != -1 and start < cut:
+        cut = start  # keep the placeholder whole: drop it rather than split it
+    return text[:cut] + "…"
+
+
+def mask_data(value: Any, extra: Iterable[str] = ()) -> tuple[Any, list[str]]:
+    """``value`` (JSON-like) with every known secret, and every one of ``extra``,
+    in its strings replaced by ``<redacted>``; keys and other strings as they are.
+    Also returns the JSON Pointers (RFC 6901) of the strings that changed."""
+    pattern = _KNOWN.pattern_for(extra)
+    masked: list[str] = []
+    if pattern is None:
+        return value, masked
+
+    def visit(item: Any, pointer: str) -> Any:
+        if isinstance(item, str):
+            replaced = pattern.sub(REDACTED, item)
+            if replaced != item:
+                masked.append(pointer)
+            return replaced
+        if isinstance(item, dict):
+            return {k: visit(v, f"{pointer}/{_escape(str(k))}") for k, v in item.items()}
+        if isinstance(item, list):
+            return [visit(v, f"{pointer}/{index}") for index, v in enumerate(item)]
+        return item
+
+    return visit(value, ""), masked
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line (message, exception and stack included) has
+    secrets redacted. Used by every handler of every service process."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), MAX_LOG_LINE_CHARS)
