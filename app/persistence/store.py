@@ -21,6 +21,7 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.reports import LogLine
+from app.domain.retention import PruneCounts
 from app.domain.runs import (
     TERMINAL_STATUSES,
     EventType,
@@ -34,6 +35,7 @@ from app.domain.runs import (
     sources_of,
 )
 from app.errors import StorageFull
+from app.persistence import pruning
 from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
 from app.persistence.storable import storable_json, storable_optional, storable_text
@@ -132,6 +134,22 @@ class SqlRunStore:
             self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
             _raise_if_full(error)
             raise
+
+    # -- retention (see app.domain.retention.RunPruner) -----------------------
+
+    def prune_batch(
+        self, finished_before: datetime | None, keys_before: datetime, limit: int
+    ) -> PruneCounts:
+        try:
+            return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
+        except BaseException as error:
+            _raise_if_full(error)
+            raise
+
+    def count_prunable(
+        self, finished_before: datetime | None, keys_before: datetime
+    ) -> PruneCounts:
+        return pruning.count_prunable(self._reader, finished_before, keys_before)
 
     # -- reads ----------------------------------------------------------------
 
