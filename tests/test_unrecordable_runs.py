@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DataError
 
+from app.domain import reports
 from app.domain.callers import ANONYMOUS
 from app.domain.ports import AppendLogs, StoreWrite
 from app.domain.runs import Footprint, RunPlan, RunSpec
 from app.domain.service import RunService
+from app.domain.supervisor import STOP, WRITE_ATTEMPTS, supervise
+from app.errors import ServiceUnavailable
 from app.kedro_bridge.project import ProjectLocation
 from app.persistence.store import SqlRunStore
 from app.plugins.manager import create_plugin_manager
@@ -116,3 +120,70 @@ def test_a_run_whose_reports_are_refused_fails_and_the_others_go_on(project: Pat
         "other": ("succeeded", None),
         "after": ("succeeded", None),
     }
+
+
+def _supervised(
+    fails: Callable[[list[reports.Report]], Exception | None], batch: list[reports.Report]
+) -> tuple[list[reports.Report], list[str]]:
+    """Run ``supervise`` over ``batch`` (then STOP) with an ``apply_reports`` that raises
+    what ``fails`` returns for a batch; (the reports applied, the runs found unrecordable)."""
+    applied: list[reports.Report] = []
+    unrecordable: list[str] = []
+
+    async def apply_reports(batch: list[reports.Report]) -> None:
+        error = fails(batch)
+        if error is not None:
+            raise error
+        applied.extend(batch)
+
+    async def dispatch() -> None:
+        pass
+
+    async def scenario() -> None:
+        inbox: asyncio.Queue[reports.Report] = asyncio.Queue()
+        for report in [*batch, STOP]:
+            inbox.put_nowait(report)
+        async with asyncio.timeout(30):
+            await supervise(
+                inbox,
+                asyncio.Lock(),
+                apply_reports,
+                dispatch,
+                lambda run_id, _error: unrecordable.append(run_id),
+            )
+
+    asyncio.run(scenario())
+    return applied, unrecordable
+
+
+AT = datetime.now(UTC)
+BATCH: list[reports.Report] = [
+    reports.NodeStarted("good", "n", AT),
+    reports.RunLogs("bad", ()),
+    reports.NodeCompleted("good", "n", AT),
+    reports.RunSucceeded("bad", AT),
+    reports.RunSucceeded("good", AT),
+]
+
+
+def test_a_store_that_may_recover_is_retried_and_no_run_is_blamed() -> None:
+    attempts = iter(range(10))
+
+    def unavailable_for_a_while(batch: list[reports.Report]) -> Exception | None:
+        if next(attempts, 10) < 2 * WRITE_ATTEMPTS:
+            return ServiceUnavailable("The run store is unavailable.")
+        return None
+
+    applied, unrecordable = _supervised(unavailable_for_a_while, BATCH)
+    assert unrecordable == []
+    assert applied == BATCH
+
+
+def test_the_run_whose_reports_always_fail_is_set_apart_in_order() -> None:
+    def refuse_bad(batch: list[reports.Report]) -> Exception | None:
+        refused = any(getattr(r, "run_id", None) == "bad" for r in batch)
+        return ValueError("not storable") if refused else None
+
+    applied, unrecordable = _supervised(refuse_bad, BATCH)
+    assert unrecordable == ["bad"]
+    assert applied == [r for r in BATCH if getattr(r, "run_id", None) == "good"]

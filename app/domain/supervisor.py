@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.domain import reports
-from app.errors import StorageFull
+from app.errors import ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -31,16 +31,17 @@ async def supervise(
     unrecordable: Callable[[str, Exception], None],
 ) -> None:
     """Apply worker reports in order, then dispatch. A batch whose write failed is
-    retried as it is (the transaction rolled back): for as long as the disk is full
-    (``StorageFull``: transient, nothing is dropped), otherwise ``WRITE_ATTEMPTS``
-    times; then each run's reports are applied on their own, and those of a run that
-    still fail are dropped and the run is handed to ``unrecordable`` (the service fails
-    it), so one run never holds up the others or the shutdown.
+    retried as it is (the transaction rolled back): for as long as the store says it
+    may pass (``ServiceUnavailable``, such as ``StorageFull``: nothing is dropped),
+    otherwise ``WRITE_ATTEMPTS`` times; then each run's reports are applied on their
+    own, and those of a run that still fail are dropped and the run is handed to
+    ``unrecordable`` (the service fails it), so one run never holds up the others or
+    the shutdown.
     Ends after the ``STOP`` marker, once everything before it is applied or dropped."""
     unapplied: list[reports.Report] = []
     stop = False
-    disk_full = False  # logged once per episode, not on every retry
-    failures = 0  # consecutive failures of the batch for a reason other than a full disk
+    unavailable = False  # logged once per episode, not on every retry
+    failures = 0  # consecutive failures of the batch, the store being available
     while not stop or unapplied:
         if not unapplied:
             unapplied.append(await inbox.get())
@@ -53,14 +54,14 @@ async def supervise(
                 unapplied = []
                 if not stop:
                     await dispatch()
-            if disk_full:
+            if unavailable:
                 logger.warning("the run store can write again")
-            disk_full, failures = False, 0
+            unavailable, failures = False, 0
             continue
-        except StorageFull:
-            if not disk_full:
-                logger.warning("the run store's disk is full; retrying until it is not")
-            disk_full = True
+        except ServiceUnavailable as error:
+            if not unavailable:
+                logger.warning("%s Retrying worker reports until it can write.", error)
+            unavailable = True
         except Exception:
             failures += 1
             logger.exception("failed to record worker reports or dispatch; retrying")
@@ -80,7 +81,7 @@ async def _apply_run_by_run(
 ) -> list[reports.Report]:
     """Apply each run's reports of ``batch`` in a transaction of its own (each run's in
     their order; runs are independent of each other). Returns the reports still to
-    retry (those that met a full disk)."""
+    retry (those the store could not take for now)."""
     by_run: dict[str, list[reports.Report]] = {}
     for report in batch:
         run_id = getattr(report, "run_id", None)  # CapacityChanged has none: nothing to write
@@ -91,7 +92,7 @@ async def _apply_run_by_run(
         try:
             async with lock:
                 await apply_reports(run_reports)
-        except StorageFull:
+        except ServiceUnavailable:
             retry.extend(run_reports)
         except Exception as error:
             logger.error(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.domain.ports import (
     AppendEvent,
@@ -34,7 +35,7 @@ from app.domain.runs import (
     RunStatus,
     sources_of,
 )
-from app.errors import StorageFull
+from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import pruning
 from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
@@ -78,7 +79,7 @@ class SqlRunStore:
             self._insert_run(run, then, key)
         except BaseException as error:
             self._last_seq = seqs_before
-            _raise_if_full(error)
+            _raise_retry_later(error)
             raise
 
     def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
@@ -132,7 +133,7 @@ class SqlRunStore:
                 return [self._apply(connection, write) for write in writes]
         except BaseException as error:
             self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
-            _raise_if_full(error)
+            _raise_retry_later(error)
             raise
 
     # -- retention (see app.domain.retention.RunPruner) -----------------------
@@ -143,7 +144,7 @@ class SqlRunStore:
         try:
             return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
         except BaseException as error:
-            _raise_if_full(error)
+            _raise_retry_later(error)
             raise
 
     def count_prunable(
@@ -296,11 +297,18 @@ class SqlRunStore:
             self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
 
 
-def _raise_if_full(error: BaseException) -> None:
-    """The transaction rolled back; a full disk is told to the caller as StorageFull."""
+def _raise_retry_later(error: BaseException) -> None:
+    """The transaction rolled back. What may pass by itself is told to the caller as
+    ServiceUnavailable: a full disk (StorageFull), and a store that is locked past the
+    busy timeout or unreachable (OperationalError: the database, not the data written)."""
     if is_storage_full(error):
         raise StorageFull(
             "The run store's disk is full; nothing was stored. Retry later.",
+            retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
+        ) from error
+    if isinstance(error, OperationalError):
+        raise ServiceUnavailable(
+            "The run store is unavailable; nothing was stored. Retry later.",
             retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
         ) from error
 
