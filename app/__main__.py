@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     new_key.add_argument("--name", required=True, help="who holds it (owner of its runs)")
     new_key.add_argument("--admin", action="store_true", help="the key sees every key's runs")
+    from app.prune_command import add_parser as add_prune_parser
+
+    add_prune_parser(commands)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument(
         "--output",
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return _write_openapi(arguments.output)
     if arguments.command == "new-key":
         return _new_key(arguments.name, arguments.admin)
+    if arguments.command == "prune":
+        return _prune(arguments)
     try:
         settings = _settings(arguments)
     except ValidationError as error:
@@ -142,6 +147,16 @@ def _new_key(name: str, admin: bool) -> int:
     print("add to KEDRO_RUNS_API_KEYS (a JSON list):")
     print(json.dumps([entry.model_dump()]))
     return 0
+
+
+def _prune(arguments: argparse.Namespace) -> int:
+    from app.prune_command import run
+
+    try:
+        return run(arguments)
+    except ValidationError as error:
+        print(f"kedro-runs: invalid settings:\n{_explain(error)}", file=sys.stderr)
+        return 2
 
 
 def _write_openapi(output: Path) -> int:

@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: Annotated[
         float, Field(gt=0, le=30 * 86400, description="How long an Idempotency-Key holds.")
     ] = 86400.0
+    retention_days: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=36500,
+            description="How long a finished run (with its events, logs and outputs) is kept "
+            "after it finished; 0 keeps finished runs forever. Expired Idempotency-Keys are "
+            "pruned after idempotency_ttl_seconds either way.",
+        ),
+    ] = 30.0
+    prune_interval_seconds: Annotated[
+        float,
+        Field(gt=0, le=7 * 86400, description="How often the service prunes its store."),
+    ] = 3600.0
     data_root: Annotated[
         Path | None,
         Field(description="Where caller params may point datasets. Default: <project>/data."),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -11,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app import faults
 from app.domain.redaction import remember_secrets, secrets_in
+from app.domain.retention import RetentionPolicy, prune_periodically
 from app.domain.service import RunService
 from app.kedro_bridge.credentials import credential_secrets
 from app.kedro_bridge.inspector import KedroInspector
@@ -104,6 +107,11 @@ async def open_run_service(
             idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
         )
         await service.start()
+        retention = RetentionPolicy(settings.retention_days, settings.idempotency_ttl_seconds)
+        pruner = asyncio.create_task(
+            prune_periodically(store, retention, settings.prune_interval_seconds),
+            name="run-store-prune",
+        )
         logger.info(
             "serving %s with %d worker(s); store %s",
             location.project_path,
@@ -113,4 +121,7 @@ async def open_run_service(
         try:
             yield service
         finally:
+            pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruner  # ends with its batch under way, before the store closes
             await service.stop(settings.drain_seconds)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from app.domain import reports
 from app.domain.ports import AppendEvent, AppendLogs, RecordOutputs, StoreWrite, Transition
 from app.domain.runs import EventType, FailureReason, RunError, RunStatus
 
 SHUTDOWN_DETAIL = "the service shut down before the run finished"
+NOT_RECORDED_TYPE = "RunNotRecorded"
+
+_ENDS = (reports.RunSucceeded, reports.RunFailed, reports.RunCancelled)
 
 
 def error_data(error: RunError) -> dict[str, object]:
@@ -20,11 +26,18 @@ def store_write_for(
     stopping: bool,
     cancel_pending: set[str],
     timed_out: frozenset[str] | set[str] = frozenset(),
+    unrecordable: Mapping[str, str] | None = None,
 ) -> StoreWrite | None:
     """The write that records ``report``. A worker lost while the service stops means
     the run was interrupted; one lost after a cancel (the grace-period kill) means the
     run was cancelled; one lost after its timeout (the service killed it) means the run
-    timed out."""
+    timed out. A run in ``unrecordable`` (run id: the store's error type) has its
+    reports dropped, and its end, however it ended, is recorded as ``not_recorded``."""
+    run_id = getattr(report, "run_id", None)
+    if unrecordable and run_id in unrecordable:
+        if isinstance(report, _ENDS):
+            return not_recorded(report.run_id, report.at, unrecordable[report.run_id])
+        return None
     match report:
         case reports.CapacityChanged():
             return None
@@ -80,3 +93,16 @@ def store_write_for(
                 event_data=error_data(error),
             )
     return None
+
+
+def not_recorded(run_id: str, at: datetime, cause: str) -> Transition:
+    """The end of a run whose reports the store refused (``cause``: the error's type),
+    so they were dropped and its worker stopped. Never retried: the same run would
+    write the same reports again."""
+    error = RunError(
+        FailureReason.ERROR,
+        NOT_RECORDED_TYPE,
+        f"the service could not record what the run reported ({cause}); the run was stopped",
+    )
+    failed, data = RunStatus.FAILED, error_data(error)
+    return Transition(run_id, failed, at, EventType.RUN_FAILED, error=error, event_data=data)

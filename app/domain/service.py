@@ -41,7 +41,13 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.queries import RunQueries, visible
-from app.domain.recording import SHUTDOWN_DETAIL, error_data, store_write_for
+from app.domain.recording import (
+    NOT_RECORDED_TYPE,
+    SHUTDOWN_DETAIL,
+    error_data,
+    not_recorded,
+    store_write_for,
+)
 from app.domain.recovery import interrupted_writes
 from app.domain.retry import requeue_instead
 from app.domain.runs import (
@@ -125,6 +131,7 @@ class RunService:
         self._keys = IdempotencyKeys(idempotency_ttl_seconds)
         self._runs = RunBook()  # pipelines, owner, start of each unfinished run
         self._active: dict[str, QueuedRun] = {}  # runs handed to a worker, with their attempt
+        self._unrecordable: dict[str, str] = {}  # runs whose reports the store refused: why
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.state_changes = StateChangeFeed()
 
@@ -139,7 +146,9 @@ class RunService:
             self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(
-            supervise(self._inbox, self._lock, self._apply_reports, self._dispatch),
+            supervise(
+                self._inbox, self._lock, self._apply_reports, self._dispatch, self._not_recordable
+            ),
             name="run-supervisor",
         )
         self._inbox.put_nowait(reports.CapacityChanged())
@@ -476,6 +485,7 @@ class RunService:
                 stopping=self._stopping,
                 cancel_pending=self._deadlines.cancel_pending,
                 timed_out=self._deadlines.timed_out,
+                unrecordable=self._unrecordable,
             )
             if write is None:
                 continue
@@ -493,6 +503,7 @@ class RunService:
     def _attempt_ended(self, move: Transition, applied: bool) -> None:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
         self._queue.finish(move.run_id)
+        self._unrecordable.pop(move.run_id, None)
         active = self._active.pop(move.run_id, None)
         self._deadlines.attempt_ended(move.run_id, requeued=move.target is RunStatus.QUEUED)
         if move.target is RunStatus.QUEUED:
@@ -503,6 +514,24 @@ class RunService:
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
             self._finish_waiters.wake(move.run_id)
+
+    def _not_recordable(self, run_id: str, error: Exception) -> None:
+        """The store refused ``run_id``'s reports (they were dropped): fail the run. Its
+        worker is killed if it still runs it, and its loss ends the run; otherwise its end
+        is recorded now. If even that end is refused, the run is forgotten here (it stays
+        active in the store until the next start recovers it). Call with the lock held."""
+        cause = type(error).__name__
+        if run_id in self._unrecordable:  # its failure could not be recorded either
+            logger.error("run %s cannot be recorded; forgetting it", run_id)
+            self._attempt_ended(not_recorded(run_id, utcnow(), cause), applied=False)
+            return
+        self._unrecordable[run_id] = cause
+        if self._queue.is_running(run_id) and self._executor.kill(run_id):
+            return
+        # Its end was among the dropped reports: this stands in for it.
+        self._inbox.put_nowait(
+            reports.RunFailed(run_id, utcnow(), FailureReason.ERROR, NOT_RECORDED_TYPE, cause)
+        )
 
     def _next_save_version(self) -> str:
         return self._clock.next(utcnow())

@@ -1,5 +1,6 @@
 """The supervisor loop: applies worker reports in the order they arrived, then
-dispatches, all under the service's lock; retries a batch whose write failed."""
+dispatches, all under the service's lock; retries a batch whose write failed, and
+sets apart the run whose reports cannot be written at all."""
 
 from __future__ import annotations
 
@@ -8,25 +9,39 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from app.domain import reports
-from app.errors import StorageFull
+from app.errors import ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
 
 STOP = reports.CapacityChanged()  # marks the end of the supervisor's inbox at shutdown
 
+# A batch that failed this many times in a row, for a reason other than a full disk,
+# is applied run by run, so the one run whose reports cannot be written is found.
+WRITE_ATTEMPTS = 3
+RETRY_SECONDS = 0.5
+
+ApplyReports = Callable[[list[reports.Report]], Awaitable[None]]
+
 
 async def supervise(
     inbox: asyncio.Queue[reports.Report],
     lock: asyncio.Lock,
-    apply_reports: Callable[[list[reports.Report]], Awaitable[None]],
+    apply_reports: ApplyReports,
     dispatch: Callable[[], Awaitable[None]],
+    unrecordable: Callable[[str, Exception], None],
 ) -> None:
     """Apply worker reports in order, then dispatch. A batch whose write failed is
-    retried as it is (the transaction rolled back), so no report is ever dropped.
-    Ends after the ``STOP`` marker, once everything before it is applied."""
+    retried as it is (the transaction rolled back): for as long as the store says it
+    may pass (``ServiceUnavailable``, such as ``StorageFull``: nothing is dropped),
+    otherwise ``WRITE_ATTEMPTS`` times; then each run's reports are applied on their
+    own, and those of a run that still fail are dropped and the run is handed to
+    ``unrecordable`` (the service fails it), so one run never holds up the others or
+    the shutdown.
+    Ends after the ``STOP`` marker, once everything before it is applied or dropped."""
     unapplied: list[reports.Report] = []
     stop = False
-    disk_full = False  # logged once per episode, not on every retry
+    unavailable = False  # logged once per episode, not on every retry
+    failures = 0  # consecutive failures of the batch, the store being available
     while not stop or unapplied:
         if not unapplied:
             unapplied.append(await inbox.get())
@@ -39,16 +54,55 @@ async def supervise(
                 unapplied = []
                 if not stop:
                     await dispatch()
-            if disk_full:
+            if unavailable:
                 logger.warning("the run store can write again")
-            disk_full = False
+            unavailable, failures = False, 0
             continue
-        except StorageFull:
-            if not disk_full:
-                logger.warning("the run store's disk is full; retrying until it is not")
-            disk_full = True
+        except ServiceUnavailable as error:
+            if not unavailable:
+                logger.warning("%s Retrying worker reports until it can write.", error)
+            unavailable = True
         except Exception:
+            failures += 1
             logger.exception("failed to record worker reports or dispatch; retrying")
-        await asyncio.sleep(0.5)
+            if unapplied and failures >= WRITE_ATTEMPTS:
+                unapplied = await _apply_run_by_run(unapplied, lock, apply_reports, unrecordable)
+                failures = 0
+        await asyncio.sleep(RETRY_SECONDS)
         if not unapplied and not stop:  # the dispatch failed: try it again
             inbox.put_nowait(reports.CapacityChanged())
+
+
+async def _apply_run_by_run(
+    batch: list[reports.Report],
+    lock: asyncio.Lock,
+    apply_reports: ApplyReports,
+    unrecordable: Callable[[str, Exception], None],
+) -> list[reports.Report]:
+    """Apply each run's reports of ``batch`` in a transaction of its own (each run's in
+    their order; runs are independent of each other). Returns the reports still to
+    retry (those the store could not take for now)."""
+    by_run: dict[str, list[reports.Report]] = {}
+    for report in batch:
+        run_id = getattr(report, "run_id", None)  # CapacityChanged has none: nothing to write
+        if run_id is not None:
+            by_run.setdefault(run_id, []).append(report)
+    retry: list[reports.Report] = []
+    for run_id, run_reports in by_run.items():
+        try:
+            async with lock:
+                await apply_reports(run_reports)
+        except ServiceUnavailable:
+            retry.extend(run_reports)
+        except Exception as error:
+            logger.error(
+                "the reports of run %s cannot be recorded (%s: %s); dropping them and "
+                "failing the run",
+                run_id,
+                type(error).__name__,
+                error,
+                extra={"run_id": run_id},
+            )
+            async with lock:
+                unrecordable(run_id, error)
+    return retry

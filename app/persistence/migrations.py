@@ -71,6 +71,24 @@ def _run_attempts(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN attempt_save_version VARCHAR(32)")
 
 
+_RETENTION_INDEXES = {
+    "runs": {"ix_runs_finished_at": "finished_at"},
+    "idempotency_keys": {
+        "ix_idempotency_keys_created_at": "created_at",
+        "ix_idempotency_keys_run_id": "run_id",
+    },
+}
+
+
+def _retention_indexes(connection: Connection) -> None:
+    # The prune finds finished runs by finished_at and expired keys by created_at.
+    for table, wanted in _RETENTION_INDEXES.items():
+        present = {index["name"] for index in inspect(connection).get_indexes(table)}
+        for name, column in wanted.items():
+            if name not in present:
+                connection.exec_driver_sql(f"CREATE INDEX {name} ON {table} ({column})")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
@@ -78,6 +96,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, _idempotency_keys),
     (5, _run_owner),
     (6, _run_attempts),
+    (7, _retention_indexes),
 ]
 
 

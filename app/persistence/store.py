@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.domain.ports import (
     AppendEvent,
@@ -21,6 +22,7 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.reports import LogLine
+from app.domain.retention import PruneCounts
 from app.domain.runs import (
     TERMINAL_STATUSES,
     EventType,
@@ -33,9 +35,11 @@ from app.domain.runs import (
     RunStatus,
     sources_of,
 )
-from app.errors import StorageFull
+from app.errors import ServiceUnavailable, StorageFull
+from app.persistence import pruning
 from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
+from app.persistence.storable import storable_json, storable_optional, storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
 
 STORAGE_FULL_RETRY_SECONDS = 30
@@ -75,7 +79,7 @@ class SqlRunStore:
             self._insert_run(run, then, key)
         except BaseException as error:
             self._last_seq = seqs_before
-            _raise_if_full(error)
+            _raise_retry_later(error)
             raise
 
     def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
@@ -85,7 +89,7 @@ class SqlRunStore:
                 run_pipelines.insert(),
                 [
                     {"run_id": run.run_id, "pipeline_name": name}
-                    for name in dict.fromkeys(run.spec.pipeline_names)
+                    for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
                 ],
             )
             self._append_event(
@@ -94,15 +98,16 @@ class SqlRunStore:
             for write in then:
                 self._apply(connection, write)
             if key is not None:
+                principal, text = storable_text(key.principal), storable_text(key.key)
                 match = and_(
-                    idempotency_keys.c.principal == key.principal, idempotency_keys.c.key == key.key
+                    idempotency_keys.c.principal == principal, idempotency_keys.c.key == text
                 )
                 connection.execute(delete(idempotency_keys).where(match))  # an expired one
                 connection.execute(
                     idempotency_keys.insert().values(
-                        principal=key.principal,
-                        key=key.key,
-                        body_hash=key.body_hash,
+                        principal=principal,
+                        key=text,
+                        body_hash=storable_text(key.body_hash),
                         run_id=run.run_id,
                         created_at=run.queued_at,
                     )
@@ -111,8 +116,9 @@ class SqlRunStore:
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
         query = select(idempotency_keys.c.body_hash, idempotency_keys.c.run_id).where(
             and_(
-                idempotency_keys.c.principal == principal,
-                idempotency_keys.c.key == key,
+                # As written by insert_run, so a key finds itself.
+                idempotency_keys.c.principal == storable_text(principal),
+                idempotency_keys.c.key == storable_text(key),
                 idempotency_keys.c.created_at >= since,
             )
         )
@@ -127,8 +133,24 @@ class SqlRunStore:
                 return [self._apply(connection, write) for write in writes]
         except BaseException as error:
             self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
-            _raise_if_full(error)
+            _raise_retry_later(error)
             raise
+
+    # -- retention (see app.domain.retention.RunPruner) -----------------------
+
+    def prune_batch(
+        self, finished_before: datetime | None, keys_before: datetime, limit: int
+    ) -> PruneCounts:
+        try:
+            return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
+        except BaseException as error:
+            _raise_retry_later(error)
+            raise
+
+    def count_prunable(
+        self, finished_before: datetime | None, keys_before: datetime
+    ) -> PruneCounts:
+        return pruning.count_prunable(self._reader, finished_before, keys_before)
 
     # -- reads ----------------------------------------------------------------
 
@@ -239,7 +261,7 @@ class SqlRunStore:
             connection.execute(
                 update(runs)
                 .where(runs.c.run_id == write.run_id)
-                .values(outputs=json.dumps(write.outputs, default=str))
+                .values(outputs=storable_json(write.outputs))
             )
             return True
         if not _transition(connection, write):
@@ -266,8 +288,8 @@ class SqlRunStore:
                 seq=last + 1,
                 type=str(event.type),
                 at=event.at,
-                node=event.node,
-                data=json.dumps(event.data),
+                node=storable_optional(event.node),
+                data=storable_json(event.data),
             )
         )
         self._last_seq[event.run_id] = last + 1
@@ -275,11 +297,18 @@ class SqlRunStore:
             self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
 
 
-def _raise_if_full(error: BaseException) -> None:
-    """The transaction rolled back; a full disk is told to the caller as StorageFull."""
+def _raise_retry_later(error: BaseException) -> None:
+    """The transaction rolled back. What may pass by itself is told to the caller as
+    ServiceUnavailable: a full disk (StorageFull), and a store that is locked past the
+    busy timeout or unreachable (OperationalError: the database, not the data written)."""
     if is_storage_full(error):
         raise StorageFull(
             "The run store's disk is full; nothing was stored. Retry later.",
+            retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
+        ) from error
+    if isinstance(error, OperationalError):
+        raise ServiceUnavailable(
+            "The run store is unavailable; nothing was stored. Retry later.",
             retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
         ) from error
 
@@ -301,9 +330,9 @@ def _append_logs(connection: Connection, logs: AppendLogs) -> None:
                     "level": logging.getLevelName(line.level)
                     if isinstance(logging.getLevelName(line.level), int)
                     else logging.INFO,
-                    "logger": line.logger[:255],
-                    "node": line.node,
-                    "message": line.message,
+                    "logger": storable_text(line.logger[:255]),
+                    "node": storable_optional(line.node),
+                    "message": storable_text(line.message),
                 }
                 for index, line in enumerate(logs.lines, start=1)
             ],
@@ -330,8 +359,8 @@ def _transition(connection: Connection, move: Transition) -> bool:
     if move.error is not None:
         values.update(
             failure_reason=str(move.error.reason),
-            error_type=move.error.type,
-            error_message=move.error.message,
+            error_type=storable_text(move.error.type),
+            error_message=storable_text(move.error.message),
         )
     # Conditional: only from a state the transition table allows, so two writers
     # cannot both move the same run, and a terminal run never changes.
@@ -349,14 +378,14 @@ def _run_values(run: Run) -> dict[str, Any]:
         "run_id": run.run_id,
         "save_version": run.save_version,
         "status": str(run.status),
-        "spec": json.dumps(run.spec.to_record()),
-        "nodes": json.dumps(list(run.nodes)),
-        "footprint": json.dumps(run.footprint.to_record()),
-        "env": run.env,
-        "kedro_version": run.kedro_version,
-        "project_commit": run.project_commit,
+        "spec": storable_json(run.spec.to_record()),
+        "nodes": storable_json(list(run.nodes)),
+        "footprint": storable_json(run.footprint.to_record()),
+        "env": storable_optional(run.env),
+        "kedro_version": storable_text(run.kedro_version),
+        "project_commit": storable_optional(run.project_commit),
         "queued_at": run.queued_at,
-        "owner": run.owner,
+        "owner": storable_text(run.owner),
     }
 
 

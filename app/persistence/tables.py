@@ -71,6 +71,7 @@ runs = Table(
     Column("attempt_save_version", String(32)),
     Index("ix_runs_status_save_version", "status", "save_version"),
     Index("ix_runs_owner_save_version", "owner", "save_version"),
+    Index("ix_runs_finished_at", "finished_at"),  # the prune's cutoff (migration 7)
 )
 
 run_pipelines = Table(
@@ -114,6 +115,9 @@ idempotency_keys = Table(
     Column("body_hash", String(64), nullable=False),
     Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False),
     Column("created_at", UtcTimestamp, nullable=False),
+    # For the prune (migration 7): keys past their TTL, and the keys of a pruned run.
+    Index("ix_idempotency_keys_created_at", "created_at"),
+    Index("ix_idempotency_keys_run_id", "run_id"),
 )
 
 schema_version = Table(
