@@ -20,6 +20,8 @@ KEDRO = json.loads((Path(__file__).parent / "fixtures" / "kedro_server_openapi.j
 OURS = json.loads(openapi_document())
 # Kedro's 422 is FastAPI's default body; ours is problem+json (documented separately).
 DIFFERENT_ON_PURPOSE = {"HTTPValidationError", "ValidationError"}
+# Fields whose description says what the service does instead (the same type and default).
+DESCRIBED_OUR_WAY = {("RunRequest", "runner")}
 
 
 def test_every_kedro_path_and_method_is_served() -> None:
@@ -32,7 +34,10 @@ def test_every_kedro_path_and_method_is_served() -> None:
 def test_every_kedro_schema_is_the_same(name: str) -> None:
     ours = OURS["components"]["schemas"].get(name)
     assert ours is not None, name
-    assert ours["properties"] == KEDRO["components"]["schemas"][name]["properties"]
+    theirs = KEDRO["components"]["schemas"][name]
+    assert _described_as_kedro(name, ours["properties"]) == _described_as_kedro(
+        name, theirs["properties"]
+    )
     assert ours.get("required") == KEDRO["components"]["schemas"][name].get("required")
     assert ours.get("additionalProperties") == KEDRO["components"]["schemas"][name].get(
         "additionalProperties"
@@ -56,6 +61,22 @@ def test_kedro_request_and_response_bodies_are_wired_the_same() -> None:
             assert [p["name"] for p in ours_params if p["name"] in theirs] == theirs, path
             extra = [p for p in ours_params if p["name"] not in theirs]
             assert not [p["name"] for p in extra if p.get("required")], path
+
+
+def _described_as_kedro(schema: str, properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        field: {k: v for k, v in spec.items() if k != "description"}
+        if (schema, field) in DESCRIBED_OUR_WAY
+        else spec
+        for field, spec in properties.items()
+    }
+
+
+def test_the_runner_is_documented_as_the_allowlist_it_is() -> None:
+    for schema in ("RunRequest", "RunCreate"):
+        runner = OURS["components"]["schemas"][schema]["properties"]["runner"]
+        assert "importable" not in runner["description"]
+        assert "kedro.runner.ThreadRunner" in runner["description"]
 
 
 def _untitled(response: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +154,37 @@ def test_run_failures_answer_as_kedro_does(
     assert set(failure) == {"status", "run_id", "duration_ms", "error"}
     assert failure["status"] == "failure"
     assert failure["error"]["type"] == error_type
+
+
+def test_kedro_habits_are_accepted_on_runs(service: ServiceProcess) -> None:
+    """Full runner names and dotted params keys, as Kedro's server and CLI take them;
+    stored as the short name and the nesting, which is what runs."""
+    accepted = service.submit(
+        pipeline_names=["chatty"],
+        runner="kedro.runner.ThreadRunner",
+        params={"chatty.count": 2, "chatty": {"seconds": 0.0}},
+    )
+    assert accepted["request"]["runner"] == "ThreadRunner"
+    assert accepted["request"]["params"] == {"chatty": {"count": 2, "seconds": 0.0}}
+    assert service.wait(accepted["run_id"])["status"] == "succeeded"
+    outputs = service.client.get(f"/runs/{accepted['run_id']}/outputs").json()
+    assert [free["value"] for free in outputs["free"]] == [2]  # the project's default is 5
+
+
+def test_kedro_habits_are_accepted_on_run(service: ServiceProcess) -> None:
+    response = service.client.post(
+        "/run",
+        json={
+            "pipeline_names": ["chatty"],
+            "runner": "kedro.runner.SequentialRunner",
+            "params": {"chatty.count": 3, "chatty.seconds": 0.0},
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "success", response.text
+    run = service.get(response.json()["run_id"])
+    assert run["request"]["runner"] == "SequentialRunner"
+    assert run["request"]["params"] == {"chatty": {"count": 3, "seconds": 0.0}}
 
 
 def test_run_refuses_extra_fields_like_kedro(service: ServiceProcess) -> None:

@@ -21,7 +21,7 @@ from app.domain.redaction import redact
 from app.domain.runs import RunStatus
 from app.errors import FieldError, InvalidRunRequest
 from app.kedro_bridge import server_models as kedro
-from app.kedro_bridge.runners import RUNNERS
+from app.kedro_bridge.runners import RUNNER_NAMES, short_runner_name
 
 router = APIRouter(tags=["kedro-server"])
 
@@ -134,8 +134,9 @@ async def run_pipeline(
 def _as_run_create(request: kedro.RunRequest) -> RunCreate:
     """Kedro's request as ours; a runner outside the allowlist is a run failure there
     too ("not allowed"), never an import."""
-    if request.runner is not None and request.runner not in RUNNERS:
-        allowed = ", ".join(sorted(RUNNERS))
+    runner = short_runner_name(request.runner or "SequentialRunner")
+    if runner is None:
+        allowed = ", ".join(RUNNER_NAMES)
         raise InvalidRunRequest(
             "runner not allowed",
             [
@@ -158,7 +159,7 @@ def _as_run_create(request: kedro.RunRequest) -> RunCreate:
                 "namespaces": request.namespaces,
                 "load_versions": request.load_versions,
                 "only_missing_outputs": request.only_missing_outputs,
-                "runner": request.runner or "SequentialRunner",
+                "runner": runner,
                 "is_async": request.is_async,
                 "params": request.params,
             }
