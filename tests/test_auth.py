@@ -15,6 +15,7 @@ import httpx
 import pytest
 from conftest import ServiceProcess
 from support import copy_project
+from test_openapi import assert_keyed
 from test_streams import SSE, read_sse
 
 from app.api.auth import KeyRing
@@ -84,12 +85,15 @@ def test_every_operation_but_probes_needs_a_key(
 def test_probes_and_nothing_else_are_open(keyed: ServiceProcess) -> None:
     assert keyed.client.get("/healthz").status_code == 200
     assert keyed.client.get("/readyz").status_code == 200
+    assert keyed.client.get("/health").json()["status"] == "healthy"  # Kedro's probe
     assert keyed.client.get("/openapi.json").status_code == 401
     assert keyed.client.get("/metrics").status_code == 401
     # A key in the query string is never read.
     assert keyed.client.get("/runs", params={"api_key": KEYS["alice"]}).status_code == 401
     with _as(keyed, "alice") as alice:
-        assert alice.get("/openapi.json").json()["info"]["title"] == "kedro-runs"
+        served = alice.get("/openapi.json").json()
+        assert served["info"]["title"] == "kedro-runs"
+        assert_keyed(served)  # this deployment's document: a key on all but the probes
         assert alice.get("/docs").status_code == 404  # off by default once keys are set
         forbidden = alice.get("/metrics")  # every key's figures: admins only
         assert forbidden.status_code == 403
