@@ -88,7 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
     # Replaced by the server that runs the app (see __main__): streams end when it stops.
     app.state.shutting_down = lambda: False
     install_problem_handlers(app)
-    for router in (runs.router, streams.router, discovery.router, kedro_compat.router):
+    keyed = (runs.router, streams.router, discovery.router, kedro_compat.router)
+    for router in (*keyed, kedro_compat.run_router):
         app.include_router(router, dependencies=[requires_key])
     # Probes are open: /healthz, /readyz and Kedro's /health; /metrics is not.
     app.include_router(health.router)
@@ -101,7 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
             )
             if not app.state.key_ring.enabled:
                 drop_key_requirements(schema)  # the document describes this deployment
-            add_problem_schema(schema)  # one schema every problem response references
+            # One schema every problem response references; Kedro's 422 where it is Kedro's.
+            add_problem_schema(schema, own_422=kedro_compat.KEDRO_422_OPERATIONS)
             app.openapi_schema = schema
         return app.openapi_schema
 
