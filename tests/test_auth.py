@@ -111,6 +111,9 @@ def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> No
 
         # To bob, alice's run is exactly a run that does not exist (BOLA: 404, not 403).
         nobody = str(uuid.uuid4())
+        version = alice.get(f"/runs/{mine}").json()["save_version"]
+        assert alice.get(f"/runs/{version}").json()["run_id"] == mine
+        no_such_version = "2001-01-01T00.00.00.000Z"
         for method, suffix, extra in (
             ("GET", "", {}),
             ("GET", "?wait=1", {}),
@@ -125,6 +128,13 @@ def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> No
             unknown = bob.request(method, f"/runs/{nobody}{suffix}", headers=extra)
             assert response.status_code == unknown.status_code == 404, response.text
             assert response.text.replace(mine, "ID") == unknown.text.replace(nobody, "ID")
+            # By its save version (Kedro's run id) too, and without naming its uuid.
+            by_version = bob.request(method, f"/runs/{version}{suffix}", headers=extra)
+            no_version = bob.request(method, f"/runs/{no_such_version}{suffix}", headers=extra)
+            assert by_version.status_code == no_version.status_code == 404, by_version.text
+            assert by_version.text.replace(version, "V") == no_version.text.replace(
+                no_such_version, "V"
+            )
 
         def listed(client: httpx.Client) -> set[str]:
             items = client.get("/runs", params={"limit": 200}).json()["items"]

@@ -133,6 +133,7 @@ def test_run_accepts_every_kedro_field_and_shows_up_in_runs(service: ServiceProc
     assert body["duration_ms"] > 0
     run = service.get(body["run_id"])  # the same run, in the service's own API
     assert run["status"] == "succeeded"
+    assert run["save_version"] == body["run_id"]  # Kedro's run id is the save version
     assert run["request"]["runner"] == "ThreadRunner"
     assert run["request"]["params"] == {"token": "parity"}
 
@@ -154,6 +155,47 @@ def test_run_failures_answer_as_kedro_does(
     assert set(failure) == {"status", "run_id", "duration_ms", "error"}
     assert failure["status"] == "failure"
     assert failure["error"]["type"] == error_type
+
+
+def test_run_answers_kedros_run_id_the_save_version_of_its_outputs(
+    service: ServiceProcess,
+) -> None:
+    """A Kedro client finds a run's versioned outputs by the `run_id` it was answered;
+    the service's own endpoints take that id too, and answer with the run's uuid."""
+    body = service.client.post("/run", json={"pipeline_names": ["versioned"]}).json()
+    assert body["status"] == "success", body
+    kedro_run_id = body["run_id"]
+    saved = service.project / "data" / "06_models" / "payload.txt" / kedro_run_id / "payload.txt"
+    assert saved.is_file()  # where Kedro's own server would have saved it
+
+    run = service.get(kedro_run_id)
+    assert (run["save_version"], run["status"]) == (kedro_run_id, "succeeded")
+    assert run["run_id"] != kedro_run_id  # the uuid, listed by GET /runs under it
+    by_uuid = service.get(run["run_id"])
+    assert by_uuid["save_version"] == kedro_run_id
+    for suffix in ("/events", "/logs", "/outputs"):
+        by_version = service.client.get(f"/runs/{kedro_run_id}{suffix}")
+        assert by_version.status_code == 200, (suffix, by_version.text)
+        assert by_version.json() == service.client.get(f"/runs/{run['run_id']}{suffix}").json()
+    outputs = service.client.get(f"/runs/{kedro_run_id}/outputs").json()
+    assert [d["save_version"] for d in outputs["saved"] if d["name"] == "payload"] == [kedro_run_id]
+    assert service.client.post(f"/runs/{kedro_run_id}/cancel").status_code == 409  # it ended
+    unknown = service.client.get("/runs/2001-01-01T00.00.00.000Z")
+    assert unknown.status_code == 404
+    assert "2001-01-01T00.00.00.000Z" in unknown.json()["detail"]
+
+
+def test_a_retried_run_is_found_by_its_first_and_its_latest_save_version(
+    service: ServiceProcess,
+) -> None:
+    submitted = service.submit(
+        pipeline_names=["flaky"], params={"flaky": {"token": "kedro-id"}}, max_attempts=2
+    )
+    run = service.wait(submitted["run_id"])
+    assert (run["status"], run["attempts"]) == ("succeeded", 2)
+    assert run["save_version"] != submitted["save_version"]  # the retry's fresh version
+    for save_version in (submitted["save_version"], run["save_version"]):
+        assert service.get(save_version)["run_id"] == run["run_id"]
 
 
 def test_kedro_habits_are_accepted_on_runs(service: ServiceProcess) -> None:

@@ -153,25 +153,27 @@ async def run_pipeline(
     ] = None,
 ) -> kedro.RunSuccess | kedro.RunFailure:
     """Kedro's `POST /run`: answers when the run has ended, with `status: success` or
-    `failure` (a 200 either way, as Kedro's server does). The run also shows up in
-    `GET /runs`; `run_id` is its id there."""
-    run_id = str(uuid.uuid4())
+    `failure` (a 200 either way, as Kedro's server does). `run_id` is Kedro's: the save
+    version the run's (latest attempt's) versioned outputs were saved under; `GET
+    /runs/{run_id}` takes it, and answers the run with its own id. A request refused
+    before anything ran has a fresh uuid as `run_id`, naming no run."""
+    new_run_id = str(uuid.uuid4())
     try:
         body = _as_run_create(request)
         key = idempotency_key_of(caller, idempotency_key, body) if idempotency_key else None
-        view = await service.run_to_end(body.to_spec(), run_id, caller=caller, key=key)
+        view = await service.run_to_end(body.to_spec(), new_run_id, caller=caller, key=key)
     except InvalidRunRequest as error:
         message = "; ".join(e.msg for e in error.errors) or error.detail
         return kedro.RunFailure(
             status="failure",
-            run_id=run_id,
+            run_id=new_run_id,
             duration_ms=0.0,
             error=kedro.ErrorDetail(type="ValueError", message=message),
         )
     run = view.run
-    if run.run_id != run_id:
+    if run.run_id != new_run_id:
         response.headers["Idempotent-Replayed"] = "true"
-        run_id = run.run_id
+    run_id = run.current_save_version
     finished = run.finished_at or run.queued_at
     duration_ms = round((finished - run.queued_at).total_seconds() * 1000, 2)
     if run.status is RunStatus.SUCCEEDED:
