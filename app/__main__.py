@@ -170,13 +170,15 @@ def _serve(settings: Any) -> int:
     import uvicorn
 
     from app.errors import ProjectError
-    from app.kedro_bridge.project import check_location
+    from app.kedro_bridge.project import check_location, check_requirements
     from app.main import create_app
     from app.serving import DrainingServer
     from app.wiring import project_location
 
     try:
         check_location(project_location(settings))
+        # Here, not in the app's start-up, so a missing requirement is one line, no traceback.
+        check_requirements(project_location(settings))
     except ProjectError as error:
         print(f"kedro-runs: {error}", file=sys.stderr)
         return 2
