@@ -75,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("openapi/openapi.json"),
         help="where to write it (default openapi/openapi.json; - for stdout)",
     )
+    openapi.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="describe a service without API keys (no operation requires a key); by "
+        "default the document is a keyed deployment's, as committed",
+    )
     return parser
 
 
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     disable_telemetry()  # before anything imports Kedro (it configures logging on import)
     if arguments.command == "openapi":
-        return _write_openapi(arguments.output)
+        return _write_openapi(arguments.output, keys=not arguments.no_keys)
     if arguments.command == "new-key":
         return _new_key(arguments.name, arguments.admin)
     if arguments.command == "prune":
@@ -120,14 +126,19 @@ def _explain(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def openapi_document() -> str:
-    """The app's OpenAPI document as committed: stable key order, trailing newline."""
+def openapi_document(*, keys: bool = True) -> str:
+    """The app's OpenAPI document: stable key order, trailing newline. With ``keys`` (as
+    committed: the deployment teams generate clients for), of a service with API keys;
+    without, of one with none, as such a service serves it."""
     import json
 
     from app.main import create_app
-    from app.settings import Settings
+    from app.settings import ApiKey, Settings
 
-    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+    # Any key will do: the document says a key is required, never which.
+    api_keys = [ApiKey(name="openapi", sha256="0" * 64)] if keys else []
+    document = create_app(Settings(api_keys=api_keys)).openapi()
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def _new_key(name: str, admin: bool) -> int:
@@ -159,8 +170,8 @@ def _prune(arguments: argparse.Namespace) -> int:
         return 2
 
 
-def _write_openapi(output: Path) -> int:
-    document = openapi_document()
+def _write_openapi(output: Path, *, keys: bool) -> int:
+    document = openapi_document(keys=keys)
     if str(output) == "-":
         sys.stdout.write(document)
     else:
@@ -174,13 +185,15 @@ def _serve(settings: Any) -> int:
     import uvicorn
 
     from app.errors import ProjectError
-    from app.kedro_bridge.project import check_location
+    from app.kedro_bridge.project import check_location, check_requirements
     from app.main import create_app
     from app.serving import DrainingServer
     from app.wiring import project_location
 
     try:
         check_location(project_location(settings))
+        # Here, not in the app's start-up, so a missing requirement is one line, no traceback.
+        check_requirements(project_location(settings))
     except ProjectError as error:
         print(f"kedro-runs: {error}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from app import __version__
 from app.api import discovery, health, kedro_compat, runs, streams
-from app.api.auth import KeyRing, requires_key
+from app.api.auth import KeyRing, drop_key_requirements, requires_key
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
@@ -88,16 +88,22 @@ def create_app(settings: Settings) -> FastAPI:
     # Replaced by the server that runs the app (see __main__): streams end when it stops.
     app.state.shutting_down = lambda: False
     install_problem_handlers(app)
-    for router in (runs.router, streams.router, discovery.router, kedro_compat.router):
+    keyed = (runs.router, streams.router, discovery.router, kedro_compat.router)
+    for router in (*keyed, kedro_compat.run_router):
         app.include_router(router, dependencies=[requires_key])
-    app.include_router(health.router)  # /healthz and /readyz are open; /metrics is not
+    # Probes are open: /healthz, /readyz and Kedro's /health; /metrics is not.
+    app.include_router(health.router)
+    app.include_router(kedro_compat.probes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            add_problem_schema(schema)  # one schema every problem response references
+            if not app.state.key_ring.enabled:
+                drop_key_requirements(schema)  # the document describes this deployment
+            # One schema every problem response references; Kedro's 422 where it is Kedro's.
+            add_problem_schema(schema, own_422=kedro_compat.KEDRO_422_OPERATIONS)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from conftest import ServiceProcess
 from support import copy_project
+from test_openapi import assert_keyed
 from test_streams import SSE, read_sse
 
 from app.api.auth import KeyRing
@@ -84,12 +85,15 @@ def test_every_operation_but_probes_needs_a_key(
 def test_probes_and_nothing_else_are_open(keyed: ServiceProcess) -> None:
     assert keyed.client.get("/healthz").status_code == 200
     assert keyed.client.get("/readyz").status_code == 200
+    assert keyed.client.get("/health").json()["status"] == "healthy"  # Kedro's probe
     assert keyed.client.get("/openapi.json").status_code == 401
     assert keyed.client.get("/metrics").status_code == 401
     # A key in the query string is never read.
     assert keyed.client.get("/runs", params={"api_key": KEYS["alice"]}).status_code == 401
     with _as(keyed, "alice") as alice:
-        assert alice.get("/openapi.json").json()["info"]["title"] == "kedro-runs"
+        served = alice.get("/openapi.json").json()
+        assert served["info"]["title"] == "kedro-runs"
+        assert_keyed(served)  # this deployment's document: a key on all but the probes
         assert alice.get("/docs").status_code == 404  # off by default once keys are set
         forbidden = alice.get("/metrics")  # every key's figures: admins only
         assert forbidden.status_code == 403
@@ -107,6 +111,9 @@ def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> No
 
         # To bob, alice's run is exactly a run that does not exist (BOLA: 404, not 403).
         nobody = str(uuid.uuid4())
+        version = alice.get(f"/runs/{mine}").json()["save_version"]
+        assert alice.get(f"/runs/{version}").json()["run_id"] == mine
+        no_such_version = "2001-01-01T00.00.00.000Z"
         for method, suffix, extra in (
             ("GET", "", {}),
             ("GET", "?wait=1", {}),
@@ -121,6 +128,13 @@ def test_a_run_is_seen_only_by_its_owner_and_admins(keyed: ServiceProcess) -> No
             unknown = bob.request(method, f"/runs/{nobody}{suffix}", headers=extra)
             assert response.status_code == unknown.status_code == 404, response.text
             assert response.text.replace(mine, "ID") == unknown.text.replace(nobody, "ID")
+            # By its save version (Kedro's run id) too, and without naming its uuid.
+            by_version = bob.request(method, f"/runs/{version}{suffix}", headers=extra)
+            no_version = bob.request(method, f"/runs/{no_such_version}{suffix}", headers=extra)
+            assert by_version.status_code == no_version.status_code == 404, by_version.text
+            assert by_version.text.replace(version, "V") == no_version.text.replace(
+                no_such_version, "V"
+            )
 
         def listed(client: httpx.Client) -> set[str]:
             items = client.get("/runs", params={"limit": 200}).json()["items"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import ServiceProcess
 
 
@@ -136,3 +137,40 @@ def test_new_key_prints_a_key_and_the_entry_that_admits_it() -> None:
         "admin": True,
     }
     assert len(key) >= 40
+
+
+def _importing(project: Path, module: str) -> Path:
+    """``project`` with a pipeline registry that imports ``module``."""
+    registry = project / "src" / "kr_testproject" / "pipeline_registry.py"
+    registry.write_text(registry.read_text() + f"\nimport {module}  # noqa: E402, F401\n")
+    return project
+
+
+@pytest.mark.parametrize("with_requirements_file", [True, False])
+def test_a_missing_requirement_is_one_line_saying_what_to_install(
+    project: Path, with_requirements_file: bool
+) -> None:
+    _importing(project, "kr_not_installed_anywhere.plotting")
+    if with_requirements_file:
+        (project / "requirements.txt").write_text("kr-not-installed-anywhere\n")
+    result = _serve(project, "--project", str(project))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("kedro-runs:")]
+    assert "'kr_not_installed_anywhere'" in line
+    assert sys.executable in line  # the environment to install into
+    install = (
+        f"{sys.executable} -m pip install -r {project / 'requirements.txt'}"
+        if with_requirements_file
+        else f"{sys.executable} -m pip install -e {project}"
+    )
+    assert line.endswith(install), line
+
+
+def test_a_missing_module_of_the_project_itself_is_not_a_requirement(project: Path) -> None:
+    _importing(project, "kr_testproject.no_such_module")
+    result = _serve(project, "--project", str(project))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "No module named 'kr_testproject.no_such_module'" in result.stderr
+    assert "pip install" not in result.stderr

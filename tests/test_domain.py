@@ -9,7 +9,7 @@ import pytest
 
 from app import faults
 from app.domain.dispatch import DispatchQueue, QueuedRun
-from app.domain.limits import ParamsRejected, check_params
+from app.domain.limits import ParamsRejected, check_params, nested_params
 from app.domain.ports import Transition
 from app.domain.redaction import redact
 from app.domain.retry import requeue_instead
@@ -150,6 +150,35 @@ def test_params_within_limits_pass() -> None:
 def test_params_beyond_limits_fail(params: dict[str, object]) -> None:
     with pytest.raises(ParamsRejected):
         check_params(params)
+
+
+def test_dotted_params_keys_are_paths_as_on_kedros_command_line() -> None:
+    assert nested_params({"model.lr": 0.1, "model": {"seed": 1}, "x": [{"a.b": 2}]}) == {
+        "model": {"lr": 0.1, "seed": 1},
+        "x": [{"a": {"b": 2}}],
+    }
+    assert nested_params({"a": {"b.c": 1}, "a.b": {"d": 2}}) == {"a": {"b": {"c": 1, "d": 2}}}
+    assert nested_params({"plain": {"kept": "as given"}}) == {"plain": {"kept": "as given"}}
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"a": 1, "a.b": 2}, "params.a - given twice"),
+        ({"a.b": 2, "a": 1}, "params.a - given twice"),
+        ({"a.b": 1, "a.b.c": 2}, "params.a.b - given twice"),
+        ({"a": {"b": 1}, "a.b": 1}, "params.a.b - given twice"),
+        ({"a..b": 1}, "non-empty names"),
+        ({".a": 1}, "non-empty names"),
+        ({"a" + ".a" * 100_000: 1}, "at most 16"),
+        ({"a" + ".a" * 15: {"b": {"c": 1}}}, "deeper than 16"),
+    ],
+)
+def test_dotted_params_keys_that_do_not_nest_cleanly_are_refused(
+    params: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(ParamsRejected, match=needle.replace(".", r"\.")):
+        nested_params(params)
 
 
 def test_a_new_run_starts_at_once_only_if_nothing_could_go_before_it() -> None:

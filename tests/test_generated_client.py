@@ -23,10 +23,8 @@ from conftest import ServiceProcess
 
 SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 PACKAGE = "kedro_runs_client"
-# No post hooks: the generator would otherwise run `ruff` from PATH over its output.
-CONFIG = (
-    f"package_name_override: {PACKAGE}\nproject_name_override: kedro-runs-client\npost_hooks: []\n"
-)
+# No post hooks (generate_client): the generator would otherwise run `ruff` from PATH
+# over its output.
 
 
 class Generated:
@@ -38,11 +36,16 @@ class Generated:
         self.package = package
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
-    root = tmp_path_factory.mktemp("generated-client")
+def generate_client(
+    root: Path, spec: Path, package: str, *, fail_on_warning: bool = True
+) -> Iterator[Generated]:
+    """Generate the client package ``package`` from ``spec`` with openapi-python-client,
+    pip install it under ``root`` and yield it importable (removed again afterwards)."""
     config = root / "config.yml"
-    config.write_text(CONFIG)
+    config.write_text(
+        f"package_name_override: {package}\nproject_name_override: {package.replace('_', '-')}\n"
+        "post_hooks: []\n"
+    )
     project = root / "project"
     generate = subprocess.run(
         [
@@ -51,14 +54,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
             "openapi_python_client",
             "generate",
             "--path",
-            str(SPEC),
+            str(spec),
             "--output-path",
             str(project),
             "--meta",
             "setup",
             "--config",
             str(config),
-            "--fail-on-warning",
+            *(["--fail-on-warning"] if fail_on_warning else []),
         ],
         capture_output=True,
         text=True,
@@ -91,17 +94,22 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
         check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    assert (target / PACKAGE / "__init__.py").is_file()
+    assert (target / package / "__init__.py").is_file()
 
     sys.path.insert(0, str(target))
     try:
-        package = importlib.import_module(PACKAGE)
-        assert Path(package.__file__).is_relative_to(target)
-        yield Generated(generate.returncode, output, package)
+        module = importlib.import_module(package)
+        assert Path(module.__file__).is_relative_to(target)
+        yield Generated(generate.returncode, output, module)
     finally:
         sys.path.remove(str(target))
-        for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
             del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Generated]:
+    yield from generate_client(tmp_path_factory.mktemp("generated-client"), SPEC, PACKAGE)
 
 
 @pytest.fixture

@@ -394,7 +394,7 @@ def test_kedro_compatible_run_refuses_the_same(
     service: ServiceProcess, body: dict[str, Any]
 ) -> None:
     """Kedro's own server answers failures as a 200 with `status: failure`; the service
-    does so for what the project refuses, and a 422 problem for a malformed request."""
+    does so for what the project refuses, and Kedro's 422 for a malformed request."""
     with _nothing_reaches_a_worker(service):
         response = _post(service, body, "/run")
     if response.status_code == 200:
@@ -402,7 +402,8 @@ def test_kedro_compatible_run_refuses_the_same(
         assert len(response.json()["error"]["message"]) < 4100
     else:
         assert response.status_code == 422, response.text[:500]
-        assert response.headers["content-type"] == PROBLEM
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["detail"][0]["msg"]
 
 
 # -- the guard's rules, in-process ------------------------------------------------------

@@ -83,9 +83,10 @@ def test_post_run_takes_an_idempotency_key_too(service: ServiceProcess) -> None:
     assert replay.headers["idempotent-replayed"] == "true"
     other = _post_run(service, {"pipeline_names": ["noop"]}, key)
     assert other.status_code == 422
-    assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]  # Kedro's 422
     listed = service.client.get("/runs", params={"limit": 200}).json()["items"]
-    assert [r["run_id"] for r in listed].count(original.json()["run_id"]) == 1
+    # POST /run answers Kedro's run id: the run's save version.
+    assert [r["save_version"] for r in listed].count(original.json()["run_id"]) == 1
 
 
 def _post_run(service: ServiceProcess, body: dict[str, object], key: str) -> httpx.Response:

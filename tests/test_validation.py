@@ -76,7 +76,14 @@ def test_filters_that_select_no_node(service: ServiceProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    "runner", ["ParallelRunner", "kedro.runner.SequentialRunner", "os.system", "builtins.eval"]
+    "runner",
+    [
+        "ParallelRunner",
+        "kedro.runner.ParallelRunner",
+        "kedro.runner.sequential_runner.SequentialRunner",
+        "os.system",
+        "builtins.eval",
+    ],
 )
 def test_runner_outside_the_allowlist(service: ServiceProcess, runner: str) -> None:
     problem = _problem(service, {"pipeline_names": ["noop"], "runner": runner})
@@ -100,7 +107,8 @@ def _nested(depth: int) -> dict[str, Any]:
         ({f"k{i}": i for i in range(1001)}, "1000 keys"),
         ({"big": "x" * (64 * 1024 + 1)}, "longer than"),
         ({"nul": "a\x00b"}, "NUL"),
-        ({"a.b": 1}, "'.'"),
+        ({"a": 1, "a.b": 2}, "params.a - given twice"),
+        ({"a..b": 1}, "non-empty names"),
     ],
 )
 def test_params_limits(service: ServiceProcess, params: dict[str, Any], needle: str) -> None:

@@ -2,8 +2,9 @@
 
 With no keys configured every request is the ``anonymous`` caller, who sees all runs
 (the service then listens on loopback only, unless started with ``--insecure``). With
-keys, every endpoint but ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer
-<key>``. Keys are never taken from the query string, and are known only by hash.
+keys, every endpoint but the probes (``/healthz``, ``/readyz`` and Kedro's ``/health``)
+needs ``Authorization: Bearer <key>``. Keys are never taken from the query string, and
+are known only by hash.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -80,3 +81,17 @@ async def _admin(caller: CallerDep) -> Caller:
 
 # Service-wide figures (every key's runs): for admin keys, or anyone without keys.
 requires_admin = Depends(_admin)
+
+
+def drop_key_requirements(schema: dict[str, Any]) -> None:
+    """Make an OpenAPI document describe a service without API keys: no operation
+    requires one and no scheme is declared, so generated clients ask for no token.
+    FastAPI documents the bearer dependency on every operation either way."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            operation.pop("security", None)
+    components = schema.get("components", {})
+    schemes = components.get("securitySchemes", {})
+    schemes.pop(bearer.scheme_name, None)
+    if not schemes:
+        components.pop("securitySchemes", None)

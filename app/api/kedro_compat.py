@@ -1,34 +1,91 @@
 """Drop-in parity with Kedro's own server (``kedro server start``): the same paths,
 request and response schemas. ``POST /run`` waits for the run, but the run goes
-through the same pool, store and conflict-aware dispatch as ``POST /runs``."""
+through the same pool, store and conflict-aware dispatch as ``POST /runs``.
+
+``POST /run``'s 422 is Kedro's too (FastAPI's ``HTTPValidationError``, as
+``application/json``): clients generated from Kedro's OpenAPI document parse it and
+nothing else. Every other error, there and everywhere, is problem+json."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Annotated
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from app.api.auth import CallerDep
 from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.idempotency import idempotency_key_header, idempotency_key_of
-from app.api.problems import problem_responses
+from app.api.problems import problem_responses, quoted_loc
 from app.api.schemas import RunCreate
 from app.domain.redaction import redact
 from app.domain.runs import RunStatus
-from app.errors import FieldError, InvalidRunRequest
+from app.errors import FieldError, InvalidRequest, InvalidRunRequest
 from app.kedro_bridge import server_models as kedro
-from app.kedro_bridge.runners import RUNNERS
+from app.kedro_bridge.runners import RUNNER_NAMES, short_runner_name
+
+
+class KedroValidationErrors(APIRoute):
+    """A route whose 422 answers are Kedro's (FastAPI's) ``{"detail": [{loc, msg, type}]}``
+    as ``application/json``: request schema errors, and the service's own (limits,
+    Idempotency-Key reuse) in the same shape. Other errors pass through to problem+json.
+    The caller's input is never echoed (no ``input``), and ``loc`` and ``msg`` are
+    redacted and cut as in problems."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_kedro_422(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as error:
+                return kedro_validation_error(
+                    [(e["loc"], str(e["msg"]), str(e["type"])) for e in error.errors()]
+                )
+            except InvalidRequest as error:
+                errors = [(e.loc, e.msg, e.type) for e in error.errors]
+                return kedro_validation_error(errors or [(("body",), error.detail, error.code)])
+
+        return handle_with_kedro_422
+
+
+def kedro_validation_error(errors: Sequence[tuple[Sequence[Any], str, str]]) -> JSONResponse:
+    """A 422 with FastAPI's ``HTTPValidationError`` body: one entry per (loc, msg, type)."""
+    detail = [
+        {"type": kind, "loc": quoted_loc(loc), "msg": redact(message[:1000])}
+        for loc, message, kind in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+KEDRO_422_OPERATIONS = frozenset({"runPipeline"})
+"""Operations documenting their own 422 (Kedro's), for the OpenAPI document."""
+KEDRO_422: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "The request is not valid (Kedro's body, not problem+json): `detail` "
+        "lists each problem by field, for schema errors and the service's own checks alike.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
+}
 
 router = APIRouter(tags=["kedro-server"])
+run_router = APIRouter(tags=["kedro-server"], route_class=KedroValidationErrors)
+"""``POST /run``, with Kedro's 422."""
+probes = APIRouter(tags=["kedro-server"])
+"""Open with API keys configured, as ``/healthz``: what probes of Kedro's server call."""
 
 SNAPSHOT_PARAMS_MAX = 2048
 
 
-@router.get(
+@probes.get(
     "/health",
     operation_id="getHealth",
     summary="Kedro-compatible health check",
@@ -78,12 +135,12 @@ async def snapshot(
     )
 
 
-@router.post(
+@run_router.post(
     "/run",
     operation_id="runPipeline",
     summary="Run a pipeline and wait for it (Kedro-compatible)",
     response_model=kedro.RunResponse,
-    responses=problem_responses(409, 422, 429, 503),
+    responses={**problem_responses(409, 429, 503), **KEDRO_422},
 )
 async def run_pipeline(
     request: kedro.RunRequest,
@@ -96,25 +153,27 @@ async def run_pipeline(
     ] = None,
 ) -> kedro.RunSuccess | kedro.RunFailure:
     """Kedro's `POST /run`: answers when the run has ended, with `status: success` or
-    `failure` (a 200 either way, as Kedro's server does). The run also shows up in
-    `GET /runs`; `run_id` is its id there."""
-    run_id = str(uuid.uuid4())
+    `failure` (a 200 either way, as Kedro's server does). `run_id` is Kedro's: the save
+    version the run's (latest attempt's) versioned outputs were saved under; `GET
+    /runs/{run_id}` takes it, and answers the run with its own id. A request refused
+    before anything ran has a fresh uuid as `run_id`, naming no run."""
+    new_run_id = str(uuid.uuid4())
     try:
         body = _as_run_create(request)
         key = idempotency_key_of(caller, idempotency_key, body) if idempotency_key else None
-        view = await service.run_to_end(body.to_spec(), run_id, caller=caller, key=key)
+        view = await service.run_to_end(body.to_spec(), new_run_id, caller=caller, key=key)
     except InvalidRunRequest as error:
         message = "; ".join(e.msg for e in error.errors) or error.detail
         return kedro.RunFailure(
             status="failure",
-            run_id=run_id,
+            run_id=new_run_id,
             duration_ms=0.0,
             error=kedro.ErrorDetail(type="ValueError", message=message),
         )
     run = view.run
-    if run.run_id != run_id:
+    if run.run_id != new_run_id:
         response.headers["Idempotent-Replayed"] = "true"
-        run_id = run.run_id
+    run_id = run.current_save_version
     finished = run.finished_at or run.queued_at
     duration_ms = round((finished - run.queued_at).total_seconds() * 1000, 2)
     if run.status is RunStatus.SUCCEEDED:
@@ -134,8 +193,9 @@ async def run_pipeline(
 def _as_run_create(request: kedro.RunRequest) -> RunCreate:
     """Kedro's request as ours; a runner outside the allowlist is a run failure there
     too ("not allowed"), never an import."""
-    if request.runner is not None and request.runner not in RUNNERS:
-        allowed = ", ".join(sorted(RUNNERS))
+    runner = short_runner_name(request.runner or "SequentialRunner")
+    if runner is None:
+        allowed = ", ".join(RUNNER_NAMES)
         raise InvalidRunRequest(
             "runner not allowed",
             [
@@ -158,13 +218,15 @@ def _as_run_create(request: kedro.RunRequest) -> RunCreate:
                 "namespaces": request.namespaces,
                 "load_versions": request.load_versions,
                 "only_missing_outputs": request.only_missing_outputs,
-                "runner": request.runner or "SequentialRunner",
+                "runner": runner,
                 "is_async": request.is_async,
                 "params": request.params,
             }
         )
     except ValidationError as error:
-        raise RequestValidationError(error.errors()) from None
+        # Located as FastAPI locates body errors, as if Kedro's model had refused it.
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        raise RequestValidationError(errors) from None
 
 
 _validate = RunCreate.model_validate

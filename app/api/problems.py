@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,12 +40,7 @@ def problem_response(
         detail=redact(detail),
         instance=redact(instance) if instance else None,
         errors=[
-            FieldErrorOut(
-                loc=[p if isinstance(p, int) else _cut(redact(p)) for p in e.loc],
-                msg=redact(e.msg),
-                type=e.type,
-            )
-            for e in errors
+            FieldErrorOut(loc=quoted_loc(e.loc), msg=redact(e.msg), type=e.type) for e in errors
         ]
         if errors is not None
         else None,
@@ -55,6 +51,11 @@ def problem_response(
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
+
+
+def quoted_loc(loc: Sequence[Any]) -> list[str | int]:
+    """A field's path as an answer quotes it: indexes as they are, names redacted and cut."""
+    return [part if isinstance(part, int) else _cut(redact(str(part))) for part in loc]
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -88,11 +89,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def add_problem_schema(schema: dict[str, Any]) -> None:
+def add_problem_schema(schema: dict[str, Any], own_422: frozenset[str] = frozenset()) -> None:
     """Make the OpenAPI document say what the service does with errors: one shared
-    Problem schema; every 422 is problem+json (FastAPI would document its own body);
-    every operation may answer 500, every one behind the API key 401, and every operation
-    with a body 400 and 413."""
+    Problem schema; every 422 is problem+json (FastAPI would document its own body),
+    except on the operations named in ``own_422``, whose routes document their 422
+    themselves (Kedro's ``POST /run``); every operation may answer 500, every one behind
+    the API key 401, and every operation with a body 400 and 413."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem.pop("$defs", {}))
@@ -108,9 +110,11 @@ def add_problem_schema(schema: dict[str, Any]) -> None:
             if "requestBody" in operation:
                 statuses += [400, 408, 413, 415, 422]
             for status, entry in problem_responses(*statuses).items():
-                responses[str(status)] = entry
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
+                if not (status == 422 and operation.get("operationId") in own_422):
+                    responses[str(status)] = entry
+    if not own_422:  # FastAPI's HTTPValidationError is then referenced nowhere
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
 
 
 def _cut(text: str, limit: int = 80) -> str:

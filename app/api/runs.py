@@ -7,7 +7,7 @@ import logging
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -44,7 +44,24 @@ from app.domain.views import CURSOR_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
-RunId = Annotated[str, Path(description="The run's id (a uuid4).", max_length=64)]
+
+async def _run_id(
+    run_id: Annotated[
+        str,
+        Path(
+            description="The run's id (a uuid4), or a save version it was given: Kedro's run "
+            "id, which `POST /run` answers with (its first attempt's or its latest's).",
+            max_length=64,
+        ),
+    ],
+    service: RunServiceDep,
+    caller: CallerDep,
+) -> str:
+    return await service.resolve_run_id(run_id, caller=caller)
+
+
+RunId = Annotated[str, Depends(_run_id)]
+"""The id of the run the path names, by its id or by a save version."""
 
 
 @router.post(

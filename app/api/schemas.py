@@ -5,7 +5,7 @@ domain objects (never from rows)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -21,11 +21,16 @@ from app.domain.runs import (
     RunStatus,
 )
 from app.domain.views import RunView
+from app.kedro_bridge.runners import short_runner_name
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 NameList = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
 MAX_TIMEOUT_SECONDS = 366 * 86400  # no server may allow more (settings)
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# app.kedro_bridge.runners.RUNNER_NAMES, spelled out for the type checker.
+RunnerName = Literal[
+    "SequentialRunner", "ThreadRunner", "kedro.runner.SequentialRunner", "kedro.runner.ThreadRunner"
+]
 
 
 class RunCreate(BaseModel):
@@ -50,15 +55,20 @@ class RunCreate(BaseModel):
     only_missing_outputs: bool = Field(
         False, description="Skip nodes whose persisted outputs already exist."
     )
-    runner: Literal["SequentialRunner", "ThreadRunner"] = Field(
-        "SequentialRunner", description="The runner, by name (an allowlist; never an import path)."
+    runner: RunnerName = Field(
+        "SequentialRunner",
+        description="The runner: `SequentialRunner` or `ThreadRunner`, by name or by Kedro's "
+        "full name (`kedro.runner.ThreadRunner`; stored as the short name). An allowlist: "
+        "nothing is imported from the request.",
     )
     is_async: bool = Field(False, description="Load and save datasets asynchronously.")
     params: dict[str, Any] | None = Field(
         None,
         description=(
             "Runtime parameters, merged over the project's parameters (Kedro's `runtime_params`). "
-            "At most 16 levels deep, 1,000 keys, strings up to 64 KiB; keys must not contain '.'; "
+            'A dotted key is a path, as in `kedro run --params`: `{"model.lr": 0.1}` is '
+            '`{"model": {"lr": 0.1}}` (stored nested; a key given both ways is a 422). '
+            "At most 16 levels deep, 1,000 keys, strings up to 64 KiB; "
             "no string may contain `${` (OmegaConf interpolation), NUL, NaN or Infinity."
         ),
     )
@@ -67,6 +77,12 @@ class RunCreate(BaseModel):
     @classmethod
     def _bounded_params(cls, params: dict[str, Any] | None) -> dict[str, Any] | None:
         return validated_params(params)
+
+    @field_validator("runner")
+    @classmethod
+    def _short_runner_name(cls, runner: RunnerName) -> RunnerName:
+        # Only allowed names get here (the Literal), each of which has a short name.
+        return cast(RunnerName, short_runner_name(runner))
 
     timeout_seconds: (
         Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None

@@ -5,6 +5,9 @@ a caller string containing ``${`` is an interpolation: it can read other
 parameters or environment variables, and a few hundred bytes of nested
 references expand to gigabytes. Such strings are refused, keys included. The
 other bounds keep one request from costing the service more than a normal run.
+
+Keys with ``.`` are paths, as on Kedro's command line (``--params model.lr=0.1``):
+:func:`nested_params` expands them, so what is stored and shown is the nesting that runs.
 """
 
 from __future__ import annotations
@@ -42,11 +45,9 @@ def check_params(params: dict[str, Any]) -> None:
                     raise ParamsRejected(f"{path} - keys must be strings")
                 _check_string(key, f"{path} - key {key[:40]!r}")
                 if key == "" or "." in key:
-                    # Kedro reads dotted keys as paths (``a.b`` sets a: {b: ...});
-                    # nest the value instead, so what is stored is what runs.
+                    # nested_params has expanded every dotted key before this check.
                     raise ParamsRejected(
-                        f"{path} - key {key[:40]!r} must be non-empty and contain no '.'; "
-                        "nest objects instead"
+                        f"{path} - key {key[:40]!r} must be non-empty and contain no '.'"
                     )
                 visit(item, f"{path}.{_short(key)}", depth + 1)
         elif isinstance(value, list):
@@ -87,12 +88,66 @@ def _check_string(text: str, where: str) -> None:
         raise ParamsRejected(f"{where} - not valid Unicode (lone surrogate)") from error
 
 
+def nested_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every dotted key, at any level, read as a path and nested:
+    ``{"model.lr": 0.1, "model": {"seed": 1}}`` is ``{"model": {"lr": 0.1, "seed": 1}}``.
+
+    Raises :class:`ParamsRejected` when two keys set the same value or one sets a value
+    inside the other's (``{"a": 1, "a.b": 2}``), for an empty segment (``"a..b"``), and
+    for more nesting than :data:`MAX_PARAMS_DEPTH` (checked while expanding, so a key of
+    thousands of dots costs nothing)."""
+
+    def expand(value: Any, path: str, depth: int) -> Any:
+        if depth > MAX_PARAMS_DEPTH:
+            raise ParamsRejected(f"{path} - nested deeper than {MAX_PARAMS_DEPTH} levels")
+        if isinstance(value, list):
+            return [expand(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        nested: dict[Any, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or "." not in key:
+                _merge(nested, key, expand(item, f"{path}.{_short(str(key))}", depth + 1), path)
+                continue
+            parts = key.split(".", MAX_PARAMS_DEPTH + 1)
+            if len(parts) > MAX_PARAMS_DEPTH or "" in parts:
+                raise ParamsRejected(
+                    f"{path} - key {key[:40]!r} is not a path of at most {MAX_PARAMS_DEPTH} "
+                    "non-empty names joined by '.'"
+                )
+            leaf: Any = expand(item, f"{path}.{_short(key)}", depth + len(parts))
+            for part in reversed(parts[1:]):
+                leaf = {part: leaf}
+            _merge(nested, parts[0], leaf, path)
+        return nested
+
+    expanded: dict[str, Any] = expand(params, "params", 0)
+    return expanded
+
+
+def _merge(target: dict[Any, Any], key: Any, value: Any, path: str) -> None:
+    """Put ``value`` at ``target[key]``, merging objects; raise on any other overlap."""
+    if key not in target:
+        target[key] = value
+        return
+    existing = target[key]
+    where = f"{path}.{_short(str(key))}"
+    if not (isinstance(existing, dict) and isinstance(value, dict)):
+        raise ParamsRejected(
+            f"{where} - given twice, by a dotted key and by another key; give it once"
+        )
+    for inner_key, inner_value in value.items():
+        _merge(existing, inner_key, inner_value, where)
+
+
 def validated_params(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``params`` unchanged if within the limits; raises ValueError (for pydantic
-    validators) naming what is wrong otherwise."""
-    if params is not None:
-        try:
-            check_params(params)
-        except ParamsRejected as error:
-            raise ValueError(str(error)) from None
-    return params
+    """``params`` with dotted keys nested (:func:`nested_params`), if within the limits;
+    raises ValueError (for pydantic validators) naming what is wrong otherwise."""
+    if params is None:
+        return None
+    try:
+        nested = nested_params(params)
+        check_params(nested)
+    except ParamsRejected as error:
+        raise ValueError(str(error)) from None
+    return nested

@@ -110,6 +110,10 @@ class RunStore(Protocol):
 
     def get_run(self, run_id: str) -> Run | None: ...
 
+    def find_run_by_save_version(self, save_version: str) -> Run | None:
+        """The run given ``save_version`` for its first attempt or its latest one."""
+        ...
+
     def list_runs(
         self,
         statuses: Sequence[RunStatus],

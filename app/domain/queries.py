@@ -11,6 +11,7 @@ from typing import TypeVar
 from app.domain.callers import Caller
 from app.domain.ports import RunStore, StoredLogLine
 from app.domain.runs import Run, RunEvent, RunStatus, node_progress
+from app.domain.save_versions import is_save_version
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
 from app.errors import RunNotFound
 
@@ -43,6 +44,16 @@ class RunQueries:
 
     async def read(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+
+    async def resolve(self, run_id: str, caller: Caller) -> str:
+        """The id of the run ``run_id`` names: ``run_id`` itself, or, when it has the shape
+        of a save version (Kedro's run id), the id of the run ``caller`` may see that was
+        given that save version. Any other id is returned as it is, so what follows
+        answers it exactly as a run that does not exist (another caller's included)."""
+        if not is_save_version(run_id):
+            return run_id
+        run = await self.read(lambda: self._store.find_run_by_save_version(run_id))
+        return run.run_id if run is not None and caller.may_see(run.owner) else run_id
 
     async def view(self, run_id: str, caller: Caller) -> RunView:
         """The run with its node progress. Raises RunNotFound."""

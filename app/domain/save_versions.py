@@ -9,10 +9,17 @@ submitted in the same millisecond: the clock then moves one millisecond ahead.
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
 _FORMAT = "%Y-%m-%dT%H.%M.%S.%f"
+_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{3}Z")
+
+
+def is_save_version(text: str) -> bool:
+    """Whether ``text`` has the shape of a save version (never a run's uuid)."""
+    return _SHAPE.fullmatch(text) is not None
 
 
 def format_save_version(moment: datetime) -> str:

@@ -349,6 +349,11 @@ class RunService:
 
     # -- queries --------------------------------------------------------------
 
+    async def resolve_run_id(self, run_id: str, *, caller: Caller) -> str:
+        """The run id ``run_id`` stands for: itself, or that of the run given it as save
+        version (what Kedro's ``POST /run`` answers as its ``run_id``)."""
+        return await self._queries.resolve(run_id, caller)
+
     async def get(self, run_id: str, wait_seconds: float = 0.0, *, caller: Caller) -> RunView:
         """The run with its node progress. With ``wait_seconds``, hold on until the run
         ends or that time passes (a long poll), then answer. Raises RunNotFound (also

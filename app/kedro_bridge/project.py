@@ -6,6 +6,8 @@ import logging
 import logging.config
 import os
 import subprocess
+import sys
+import tomllib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,64 @@ def check_location(location: ProjectLocation) -> None:
         )
 
 
+def check_requirements(location: ProjectLocation) -> None:
+    """Import the project's code as the service will (settings, then the pipeline
+    registry and everything it imports), in this process, before anything else starts.
+    Raises ProjectError: a module the project needs that is not installed in this
+    environment is named, with the command that installs the project's requirements."""
+    quiet_known_warnings()
+    from kedro.framework.project import configure_project, pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    try:
+        if location.package is not None:
+            configure_project(location.package)
+        else:
+            bootstrap_project(location.project_path)
+        dict(pipelines.items())
+    except Exception as error:
+        raise _missing_requirement(error, location) or ProjectError(
+            f"Could not open the Kedro project: {error}"
+        ) from error
+
+
+def _missing_requirement(error: BaseException, location: ProjectLocation) -> ProjectError | None:
+    """What to install, if ``error`` is (or was raised because of) a module that is not
+    installed; None otherwise, and for a missing module of the project's own package."""
+    cause: BaseException | None = error
+    for _ in range(20):  # a chain of causes, never a cycle
+        if cause is None or isinstance(cause, ModuleNotFoundError):
+            break
+        cause = cause.__cause__ or cause.__context__
+    if not isinstance(cause, ModuleNotFoundError) or not cause.name:
+        return None
+    own_package = location.package or _package_name(location.project_path)
+    if own_package and cause.name.split(".")[0] == own_package:
+        return None  # the project's own code is broken: no package to install
+    python = sys.executable
+    requirements = location.project_path / "requirements.txt"
+    if location.package is None and requirements.is_file():
+        install = f"{python} -m pip install -r {requirements}"
+    elif location.package is None:
+        install = f"{python} -m pip install -e {location.project_path}"
+    else:
+        install = f"{python} -m pip install {location.package}"
+    return ProjectError(
+        f"the project needs the module {cause.name!r}, which is not installed in the "
+        f"environment kedro-runs runs in ({python}). Install the project's requirements "
+        f"into that environment: {install}"
+    )
+
+
+def _package_name(project_path: Path) -> str | None:
+    try:
+        with (project_path / "pyproject.toml").open("rb") as file:
+            name = tomllib.load(file).get("tool", {}).get("kedro", {}).get("package_name")
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def open_session(location: ProjectLocation):  # type: ignore[no-untyped-def]
     """Configure the project in this process and create its KedroServiceSession
     (``serving_mode=True``: all pipelines loaded up front). Call once per process."""
@@ -87,7 +147,9 @@ def open_project(location: ProjectLocation):  # type: ignore[no-untyped-def]
         )
         return session, metadata
     except Exception as error:
-        raise ProjectError(f"Could not open the Kedro project: {error}") from error
+        raise _missing_requirement(error, location) or ProjectError(
+            f"Could not open the Kedro project: {error}"
+        ) from error
 
 
 def use_plain_logging(level: str, capture_level: str | None = None) -> None:

@@ -16,7 +16,7 @@ from kedro.server.models import (
     SnapshotSuccess,
 )
 from kedro.server.models import RunRequest as KedroRunRequest
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from app.domain.limits import validated_params
 
@@ -40,6 +40,15 @@ class RunRequest(KedroRunRequest):
     ``0`` as ``false``, which its documented schema does not allow)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Kedro's field, described as this service treats it (Kedro's says "any importable
+    # subclass", which is exactly what the service never does).
+    runner: str | None = Field(
+        default=None,
+        description="Runner to use: `SequentialRunner` or `ThreadRunner`, by name or full "
+        "name (`kedro.runner.ThreadRunner`). Any other is a run failure: an allowlist, "
+        "nothing is imported.",
+    )
 
     @field_validator("params")
     @classmethod

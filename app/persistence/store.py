@@ -159,6 +159,15 @@ class SqlRunStore:
             row = connection.execute(select(runs).where(runs.c.run_id == run_id)).first()
         return _run_from_row(row) if row else None
 
+    def find_run_by_save_version(self, save_version: str) -> Run | None:
+        """The run given ``save_version`` for its first attempt or its latest one."""
+        with self._reader.connect() as connection:
+            for column in (runs.c.save_version, runs.c.attempt_save_version):  # indexed first
+                row = connection.execute(select(runs).where(column == save_version)).first()
+                if row is not None:
+                    return _run_from_row(row)
+        return None
+
     def list_runs(
         self,
         statuses: Sequence[RunStatus],
