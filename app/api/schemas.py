@@ -72,7 +72,8 @@ class RunCreate(BaseModel):
         Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None
     ) = Field(
         None,
-        description="Stop the run (failed, reason `timeout`) if it runs longer than this. "
+        description="Fail the run (reason `timeout`), stopping it if it runs, when it has "
+        "not ended this long after it was submitted: time queued and every retry count. "
         "At most the server's maximum; default: the server's default.",
     )
 

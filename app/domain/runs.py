@@ -26,9 +26,10 @@ ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.CANCELLING})
 
 # The one table of allowed moves. Terminal states have no way out.
 # RUNNING -> QUEUED is a retry (the request opted in with max_attempts); a cancelling
-# run is never requeued: it ends cancelled.
+# run is never requeued: it ends cancelled. QUEUED -> FAILED: still queued past its
+# timeout (which counts from submission).
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset(
         {
             RunStatus.QUEUED,

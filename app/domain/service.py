@@ -50,6 +50,7 @@ from app.domain.runs import (
     EventType,
     FailureReason,
     Run,
+    RunError,
     RunEvent,
     RunPlan,
     RunSpec,
@@ -115,7 +116,9 @@ class RunService:
             executor,
             cancel_grace_seconds=cancel_grace_seconds,
             default_timeout_seconds=default_timeout_seconds,
+            on_timeout=self._on_timeout,
         )
+        self._timeouts: set[asyncio.Task[None]] = set()  # runs being stopped for time
         self._admission = Admission(
             self._queue,
             executor,
@@ -137,6 +140,7 @@ class RunService:
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
             self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
+            self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(
             supervise(self._inbox, self._lock, self._apply_reports, self._dispatch),
@@ -278,6 +282,7 @@ class RunService:
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
             self._announce_accepted(run, started=start_now)
+            self._deadlines.arm_timeout(run_id, spec.timeout_seconds, queued_at)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -330,6 +335,39 @@ class RunService:
                 )
                 self._deadlines.request_cancel(run_id)
         return await self.get(run_id, caller=caller)
+
+    def _on_timeout(self, run_id: str, limit_seconds: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._time_out(run_id, limit_seconds))
+        self._timeouts.add(task)
+        task.add_done_callback(self._timeouts.discard)
+
+    async def _time_out(self, run_id: str, limit_seconds: float) -> None:
+        """The run reached its timeout (counted from submission): stop it if it is
+        running, fail it ``timeout`` if it is still queued."""
+        async with self._lock:
+            if self._queue.is_running(run_id):
+                self._deadlines.stop_past_timeout(run_id, limit_seconds)
+                return
+            if not self._queue.is_queued(run_id):
+                return  # it ended meanwhile
+            error = RunError(
+                FailureReason.TIMEOUT,
+                "RunTimeout",
+                f"the run was still queued {limit_seconds:g}s after it was submitted",
+            )
+            fail = Transition(
+                run_id, RunStatus.FAILED, utcnow(), EventType.RUN_FAILED, error, error_data(error)
+            )
+            try:
+                await self._write([fail])
+            except Exception:  # the store cannot write now (disk full): try again soon
+                logger.exception("could not fail run %s past its timeout", run_id)
+                loop = asyncio.get_running_loop()
+                loop.call_later(1.0, self._on_timeout, run_id, limit_seconds)
+                return
+            self._queue.remove_queued(run_id)
+            self._finish_waiters.wake(run_id)
+            await self._dispatch()
 
     def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
         return self._seen_by(caller, self._queue.waiting_for(run_id))
@@ -495,7 +533,7 @@ class RunService:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
         self._queue.finish(move.run_id)
         active = self._active.pop(move.run_id, None)
-        self._deadlines.attempt_ended(move.run_id, requeued=move.target is RunStatus.QUEUED)
+        self._deadlines.attempt_ended(move.run_id)
         if move.target is RunStatus.QUEUED:
             if applied and active is not None:
                 self._queue.enqueue(
@@ -547,7 +585,6 @@ class RunService:
         self._active[queued.run_id] = queued
         now = utcnow()
         self._runs.started(queued.run_id, now)
-        self._deadlines.arm_timeout(queued.run_id, queued.spec.timeout_seconds)
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))

@@ -34,7 +34,6 @@ from app.worker.process import WorkerConfig, worker_main
 logger = logging.getLogger("kedro_runs.pool")
 
 _MAX_BACKOFF_SECONDS = 30.0
-_EARLY_DEATHS_BEFORE_GIVING_UP = 3  # then runs waiting for a worker fail
 
 
 @dataclass(eq=False)
@@ -130,6 +129,7 @@ class ProcessWorkerPool:
 
     def request_cancel(self, run_id: str) -> None:
         if self._drop_pending(run_id):
+            self._deliver(reports.RunCancelled(run_id, utcnow(), "cancelled before it started"))
             return
         worker = self._worker_running(run_id)
         if worker is not None:
@@ -138,6 +138,18 @@ class ProcessWorkerPool:
 
     def kill(self, run_id: str) -> bool:
         if self._drop_pending(run_id):
+            # Stopped by force (its timeout, or a cancel's grace period) before any
+            # worker took it: reported as lost, which the service records as the
+            # timeout or cancel that it was.
+            self._deliver(
+                reports.RunFailed(
+                    run_id,
+                    utcnow(),
+                    FailureReason.WORKER_LOST,
+                    "WorkerLost",
+                    "stopped while waiting for a worker",
+                )
+            )
             return True
         worker = self._worker_running(run_id)
         if worker is None or not worker.process.is_alive():
@@ -145,20 +157,10 @@ class ProcessWorkerPool:
         worker.process.kill()
         return True
 
-    def _fail_pending(self, detail: str) -> None:
-        while self._pending:
-            assignment = self._pending.popleft()
-            self._deliver(
-                reports.RunFailed(
-                    assignment.run_id, utcnow(), FailureReason.WORKER_LOST, "WorkerLost", detail
-                )
-            )
-
     def _drop_pending(self, run_id: str) -> bool:
         for assignment in self._pending:
             if assignment.run_id == run_id:
                 self._pending.remove(assignment)
-                self._deliver(reports.RunCancelled(run_id, utcnow(), "cancelled before it started"))
                 return True
         return False
 
