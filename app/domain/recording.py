@@ -7,6 +7,7 @@ from app.domain.ports import AppendEvent, AppendLogs, RecordOutputs, StoreWrite,
 from app.domain.runs import EventType, FailureReason, RunError, RunStatus
 
 SHUTDOWN_DETAIL = "the service shut down before the run finished"
+LATE_CANCEL_DETAIL = "the cancel came after the last node had begun; every node completed"
 
 
 def error_data(error: RunError) -> dict[str, object]:
@@ -45,7 +46,14 @@ def store_write_for(
                 {"type": error_type, "message": message},
             )
         case reports.RunSucceeded(run_id, at):
-            return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+            # A cancel stops a run at its next node boundary; one that came after the
+            # last node began found none, and every node's work was done and saved,
+            # so the run succeeded, and its end says the cancel came too late.
+            late_cancel = {"cancel_requested": True, "detail": LATE_CANCEL_DETAIL}
+            data = late_cancel if run_id in cancel_pending else {}
+            return Transition(
+                run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED, event_data=data
+            )
         case reports.RunCancelled(run_id, at, detail):
             return Transition(
                 run_id,
