@@ -1,19 +1,26 @@
-"""The process pool on its own: a claimed run waits for a replacement worker."""
+"""The process pool: a claimed run waits for a replacement worker; a worker that cannot
+be spawned is tried again."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from conftest import ServiceProcess
+
+from app import faults
 from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.runs import RunSpec
 from app.kedro_bridge.project import ProjectLocation
 from app.worker.pool import ProcessWorkerPool
 from app.worker.process import WorkerConfig
+from app.worker.spawning import raise_open_file_limit
 
 
 async def _until(condition: Callable[[], bool]) -> None:
@@ -56,3 +63,68 @@ def test_a_run_handed_over_while_no_worker_lives_runs_on_the_replacement(project
         "RunSucceeded",
     ]
     assert all(r.run_id == "run-1" for r in run_reports)  # type: ignore[union-attr]
+
+
+def _open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_worker_that_cannot_be_spawned_is_tried_again_and_leaks_no_pipe(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first two spawns run out of file descriptors for real, after one pipe each.
+    monkeypatch.setenv(faults.SPAWN_ENV_VAR, "1:2")
+    faults.arm_from_environment()
+
+    async def scenario() -> list[reports.Report]:
+        received: list[reports.Report] = []
+        pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=1)
+        before = _open_descriptors()
+        await pool.start(received.append)  # does not raise: the slot is tried again
+        try:
+            assert pool.ready_workers == 0
+            assert _open_descriptors() == before  # the half-made pipe was closed
+            await _until(lambda: pool.ready_workers == 1)
+            pool.execute(
+                RunAssignment(
+                    "run-1", "2026-01-01T00.00.00.000Z", RunSpec(pipeline_names=("noop",))
+                )
+            )
+            await _until(lambda: any(isinstance(r, reports.RunSucceeded) for r in received))
+        finally:
+            await pool.stop()
+        return received
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        monkeypatch.delenv(faults.SPAWN_ENV_VAR)
+        faults.arm_from_environment()
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+    try:
+        raise_open_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_service_whose_worker_cannot_be_respawned_for_a_while_runs_its_queued_runs(
+    project: Path,
+) -> None:
+    # Spawn 1 is the first worker; 2-4, its replacements, run out of file descriptors.
+    service = ServiceProcess(project, workers=1, env={faults.SPAWN_ENV_VAR: "2:3"}).start()
+    try:
+        crashed = service.submit(pipeline_names=["crash"])
+        assert service.wait(crashed["run_id"])["error"]["reason"] == "worker_lost"
+        queued = [service.submit(pipeline_names=["noop"])["run_id"] for _ in range(3)]
+        # Back-offs of 1, 2 and 4 s, then the fifth spawn works.
+        runs = [service.wait(run_id, timeout=60) for run_id in queued]
+        assert [run["status"] for run in runs] == ["succeeded"] * 3
+        service.wait_for_workers(1)
+        assert "could not start a worker in slot 0 (OSError" in service.log_path.read_text()
+    finally:
+        service.stop()
