@@ -107,7 +107,7 @@ class PlanOut(BaseModel):
     operation_id="planRun",
     summary="Plan a run without running it",
     response_model=PlanOut,
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 503),
 )
 async def plan_run(body: RunCreate, service: RunServiceDep, caller: CallerDep) -> PlanOut:
     """Takes the same body as `POST /runs` and answers what it would do; invalid requests
