@@ -23,6 +23,20 @@ from app.worker.process import WorkerConfig
 from app.worker.spawning import raise_open_file_limit
 
 
+def _proceeding(
+    pool: ProcessWorkerPool, received: list[reports.Report]
+) -> Callable[[reports.Report], None]:
+    """A deliver callback that keeps every report and, as the service does once it has
+    recorded a worker's acknowledgement, lets the run proceed."""
+
+    def deliver(report: reports.Report) -> None:
+        received.append(report)
+        if isinstance(report, reports.RunStarted):
+            pool.proceed(report.run_id)
+
+    return deliver
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(60):
         while not condition():  # noqa: ASYNC110 (the pool offers no event to wait on)
@@ -33,7 +47,7 @@ def test_a_run_handed_over_while_no_worker_lives_runs_on_the_replacement(project
     async def scenario() -> list[reports.Report]:
         received: list[reports.Report] = []
         pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=1)
-        await pool.start(received.append)
+        await pool.start(_proceeding(pool, received))
         try:
             await _until(lambda: pool.idle_slots() == 1)
             (worker,) = pool._workers.values()
@@ -56,6 +70,7 @@ def test_a_run_handed_over_while_no_worker_lives_runs_on_the_replacement(project
     run_reports = [r for r in received if not isinstance(r, reports.CapacityChanged)]
     # The run's outputs and log lines reach the service before its end does.
     assert [type(r).__name__ for r in run_reports] == [
+        "RunStarted",
         "NodeStarted",
         "NodeCompleted",
         "RunOutputs",
@@ -80,7 +95,7 @@ def test_a_worker_that_cannot_be_spawned_is_tried_again_and_leaks_no_pipe(
         received: list[reports.Report] = []
         pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=1)
         before = _open_descriptors()
-        await pool.start(received.append)  # does not raise: the slot is tried again
+        await pool.start(_proceeding(pool, received))  # does not raise: the slot is tried again
         try:
             assert pool.ready_workers == 0
             assert _open_descriptors() == before  # the half-made pipe was closed
@@ -128,3 +143,32 @@ def test_a_service_whose_worker_cannot_be_respawned_for_a_while_runs_its_queued_
         assert "could not start a worker in slot 0 (OSError" in service.log_path.read_text()
     finally:
         service.stop()
+
+
+def test_a_handed_over_run_runs_no_node_before_its_hand_over_is_recorded(project: Path) -> None:
+    async def scenario() -> tuple[list[reports.Report], list[reports.Report]]:
+        received: list[reports.Report] = []
+        pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=1)
+        await pool.start(received.append)  # nobody records anything: no proceed
+        try:
+            await _until(lambda: pool.idle_slots() == 1)
+            noop = RunSpec(pipeline_names=("noop",))
+            pool.execute(RunAssignment("run-1", "2026-01-01T00.00.00.000Z", noop))
+            await _until(lambda: any(isinstance(r, reports.RunStarted) for r in received))
+            await asyncio.sleep(1.0)  # Kedro has loaded the project by now: it waits
+            held = list(received)
+            pool.proceed("run-1")
+            await _until(lambda: any(isinstance(r, reports.RunSucceeded) for r in received))
+            # A run cancelled while it waits ends cancelled, and no node of it runs.
+            received.clear()
+            pool.execute(RunAssignment("run-2", "2026-01-01T00.00.01.000Z", noop))
+            await _until(lambda: any(isinstance(r, reports.RunStarted) for r in received))
+            pool.request_cancel("run-2")
+            await _until(lambda: any(isinstance(r, reports.RunCancelled) for r in received))
+        finally:
+            await pool.stop()
+        return held, received
+
+    held, cancelled = asyncio.run(scenario())
+    assert not any(isinstance(r, reports.NodeStarted) for r in held)
+    assert not any(isinstance(r, reports.NodeStarted) for r in cancelled)

@@ -168,7 +168,8 @@ class RunSummary(BaseModel):
     )
     attempts: int = Field(
         description="How many times the run was handed to a worker (counted when it was "
-        "marked running); at most the request's `max_attempts`."
+        "marked running, and given back if no worker had taken it when the service crashed "
+        "or stopped); at most the request's `max_attempts`."
     )
     waiting_for: list[str] = Field(
         description="Runs this queued run waits for because they touch the same files; only "

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from app.domain import reports
-from app.domain.ports import AppendEvent, AppendLogs, RecordOutputs, StoreWrite, Transition
+from app.domain.ports import (
+    AcknowledgeAttempt,
+    AppendEvent,
+    AppendLogs,
+    RecordOutputs,
+    StoreWrite,
+    Transition,
+)
 from app.domain.runs import EventType, FailureReason, RunError, RunStatus
 
 SHUTDOWN_DETAIL = "the service shut down before the run finished"
@@ -29,6 +36,8 @@ def store_write_for(
     match report:
         case reports.CapacityChanged():
             return None
+        case reports.RunStarted(run_id):
+            return AcknowledgeAttempt(run_id)
         case reports.RunLogs(run_id, lines, dropped):
             return AppendLogs(run_id, lines, dropped)
         case reports.RunOutputs(run_id, saved, free):

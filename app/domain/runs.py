@@ -230,6 +230,7 @@ class Run:
     owner: str = "anonymous"  # the caller that created it (see app.domain.callers)
     attempts: int = 0  # times the run was handed to a worker (counted when claimed)
     attempt_save_version: str | None = None  # the save version of a retry, if any
+    acknowledged_attempts: int = 0  # attempts a worker acknowledged taking
 
     @property
     def current_save_version(self) -> str:

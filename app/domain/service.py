@@ -27,6 +27,7 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.idempotency import IdempotencyKeys, check_same_body
 from app.domain.ports import (
+    AcknowledgeAttempt,
     AppendEvent,
     AppendLogs,
     IdempotencyKey,
@@ -528,6 +529,17 @@ class RunService:
         for write, ok in zip(writes, applied, strict=True):
             if isinstance(write, Transition):
                 self._attempt_ended(write, ok)
+            elif isinstance(write, AcknowledgeAttempt):
+                self._hand_over_recorded(write.run_id, ok)
+
+    def _hand_over_recorded(self, run_id: str, recorded: bool) -> None:
+        """A worker's acknowledgement of a run is durable (``recorded``): from now on a
+        crash counts the attempt, so its nodes may run. Not recorded: the run is no
+        longer active, and its worker is stopped rather than left waiting."""
+        if recorded:
+            self._executor.proceed(run_id)
+        else:
+            self._executor.kill(run_id)
 
     def _attempt_ended(self, move: Transition, applied: bool) -> None:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
@@ -619,7 +631,7 @@ class RunService:
             if isinstance(write, AppendLogs):
                 self.event_signal.notify(logs_key(write.run_id))
                 continue
-            if isinstance(write, RecordOutputs):
+            if isinstance(write, RecordOutputs | AcknowledgeAttempt):
                 continue
             self.event_signal.notify(write.run_id)
             node = write.node if isinstance(write, AppendEvent) else None

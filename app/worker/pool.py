@@ -31,7 +31,7 @@ from app import faults
 from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.runs import FailureReason, utcnow
-from app.worker.messages import CancelRun, StartRun, WorkerReady
+from app.worker.messages import CancelRun, ProceedWithRun, StartRun, WorkerReady
 from app.worker.process import WorkerConfig, worker_main
 from app.worker.spawning import open_worker_pipes, raise_open_file_limit
 
@@ -132,6 +132,12 @@ class ProcessWorkerPool:
             worker.exited = True
             self._pending.appendleft(assignment)
             worker.process.kill()
+
+    def proceed(self, run_id: str) -> None:
+        worker = self._worker_running(run_id)
+        if worker is not None:
+            with contextlib.suppress(OSError):  # it died: its exit reports the run
+                worker.jobs.send(ProceedWithRun(run_id))
 
     def request_cancel(self, run_id: str) -> None:
         if self._drop_pending(run_id):
