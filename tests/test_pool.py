@@ -136,6 +136,9 @@ def test_a_service_whose_worker_cannot_be_respawned_for_a_while_runs_its_queued_
         crashed = service.submit(pipeline_names=["crash"])
         assert service.wait(crashed["run_id"])["error"]["reason"] == "worker_lost"
         queued = [service.submit(pipeline_names=["noop"])["run_id"] for _ in range(3)]
+        # Meanwhile a run's wait is bounded by its timeout (the worker is back after 7 s).
+        bounded = service.submit(pipeline_names=["noop"], timeout_seconds=1)["run_id"]
+        assert service.wait(bounded, timeout=30)["error"]["reason"] == "timeout"
         # Back-offs of 1, 2 and 4 s, then the fifth spawn works.
         runs = [service.wait(run_id, timeout=60) for run_id in queued]
         assert [run["status"] for run in runs] == ["succeeded"] * 3

@@ -3,9 +3,11 @@
 Concurrency model: everything that changes which runs are queued or running
 happens on the event loop under one ``asyncio.Lock``; every store call runs on a
 thread (one writer thread, so writes keep their order; a few reader threads).
-A run row is committed before ``submit`` returns, and a run is marked running
-in the store before a worker is told to execute it, so a crash can lose
-neither the run nor the fact that it may have started.
+A run row is committed before ``submit`` returns, a run is marked running in
+the store before a worker is told to execute it, and the worker runs no node
+until its acknowledgement is recorded, so a crash can lose neither the run nor
+the fact that it may have started, and tells a run that started from one no
+worker took.
 """
 
 from __future__ import annotations
@@ -562,7 +564,8 @@ class RunService:
         """Start every queued run that may start now. Call with the lock held.
 
         Each run is marked running in the store before a worker hears of it, so a
-        crash in between leaves it ``running`` (then ``worker_lost``), never re-run.
+        crash in between leaves it ``running`` with an attempt no worker acknowledged:
+        recovery requeues it with that attempt given back.
         """
         if self._draining:
             return
