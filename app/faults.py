@@ -7,7 +7,8 @@ comparison against None. Never set it in production.
 
 Points (all in the API process): ``after_insert_before_202`` (the run row is committed,
 the response not yet sent), ``after_claim`` (the run is marked running, its worker not
-yet told), ``after_run_before_status`` (a worker's final report arrived, not yet
+yet told), ``after_hand_over`` (its worker was told, its acknowledgement not yet
+recorded), ``after_run_before_status`` (a worker's final report arrived, not yet
 recorded).
 
 ``KEDRO_RUNS_FAIL_SPAWNS=<first>[:<count>]`` makes worker spawns number ``first`` to
@@ -28,7 +29,9 @@ from collections.abc import Iterator
 
 ENV_VAR = "KEDRO_RUNS_CRASH_AT"
 SPAWN_ENV_VAR = "KEDRO_RUNS_FAIL_SPAWNS"
-POINTS = frozenset({"after_insert_before_202", "after_claim", "after_run_before_status"})
+POINTS = frozenset(
+    {"after_insert_before_202", "after_claim", "after_hand_over", "after_run_before_status"}
+)
 
 # point -> how many more times it may be reached before the kill; None: disarmed.
 _armed: dict[str, int] | None = None

@@ -603,6 +603,7 @@ class RunService:
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
+        faults.reached("after_hand_over")
 
     def _tell_finished(self, move: Transition) -> None:
         tracked = self._runs.forget(move.run_id)
