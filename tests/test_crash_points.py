@@ -76,12 +76,19 @@ def _alive(pgid: int) -> list[int]:
 
 
 def _attempt_versions(service: ServiceProcess, run_id: str) -> list[str]:
-    """The save version of each attempt, from the run's run_started events."""
-    return [
-        event["data"]["save_version"]
-        for event in service.events(run_id)
-        if event["type"] == "run_started"
-    ]
+    """The save version of each counted attempt, from the run's run_started events (a
+    claim that no worker took was given back: it is not an attempt)."""
+    versions: list[str] = []
+    for event in service.events(run_id):
+        if event["type"] == "run_started":
+            versions.append(event["data"]["save_version"])
+        elif _given_back(event):
+            versions.pop()
+    return versions
+
+
+def _given_back(event: dict[str, Any]) -> bool:
+    return event["type"] == "run_requeued" and event["data"]["reason"] == "not_handed_over"
 
 
 def _executions(project: Path) -> Counter[tuple[str, str]]:
@@ -91,7 +98,14 @@ def _executions(project: Path) -> Counter[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    "point", ["after_insert_before_202", "after_claim", "mid_run", "after_run_before_status"]
+    "point",
+    [
+        "after_insert_before_202",
+        "after_claim",
+        "after_hand_over",
+        "mid_run",
+        "after_run_before_status",
+    ],
 )
 def test_kill_9_at_a_crash_point_loses_no_run_and_runs_none_too_often(
     project: Path, point: str
@@ -132,8 +146,12 @@ def test_kill_9_at_a_crash_point_loses_no_run_and_runs_none_too_often(
             for lost in _check_run(second, run_id, bodies[key]["max_attempts"])
         ]
         executions = _executions(project)
-        if point == "after_claim":  # the third claimed run never reached its worker
-            assert any(executions[(v, "slow_start")] == 0 for v in lost_attempts)
+        if point in {"after_claim", "after_hand_over"}:
+            # The run claimed last ran no node (its worker had not been told, or its
+            # acknowledgement was not recorded): requeued, its attempt given back. Under
+            # the save version it keeps, each node ran once (_check_run).
+            given_back = [e for r in runs.values() for e in second.events(r) if _given_back(e)]
+            assert len(given_back) == 1
         if point == "after_run_before_status":  # a run ended, but its end was not recorded
             assert any(executions[(v, "slow_step_3")] == 1 for v in lost_attempts)
         if point == "mid_run":  # the killed runs were between their nodes
@@ -163,9 +181,41 @@ def _check_run(service: ServiceProcess, run_id: str, max_attempts: int) -> list[
     else:
         assert run["error"]["reason"] == "worker_lost"
         assert run["attempts"] == max_attempts  # it failed only once out of attempts
-    requeued = [e for e in service.events(run_id) if e["type"] == "run_requeued"]
+    requeued = [
+        e for e in service.events(run_id) if e["type"] == "run_requeued" and not _given_back(e)
+    ]
     assert len(requeued) == run["attempts"] - 1
     return versions[:-1] if run["status"] == "succeeded" else versions
+
+
+def test_a_run_committed_but_never_answered_runs_once_for_the_idempotent_retry(
+    project: Path,
+) -> None:
+    """The crash came between the commit and the 202: the run was claimed, but no worker
+    ever took it. It must run (once) for the client's retry, though it allows one attempt."""
+    body = {"pipeline_names": ["slow"], "params": {"slow": {"seconds": 0.1}}, "max_attempts": 1}
+    headers = {"Idempotency-Key": "unanswered"}
+    first = ServiceProcess(
+        project, workers=1, env={"KEDRO_RUNS_CRASH_AT": "after_insert_before_202"}
+    )
+    first.start().wait_for_workers(1)
+    with pytest.raises(httpx.TransportError):
+        first.client.post("/runs", json=body, headers=headers)
+    _wait_until_dead(first)
+
+    second = ServiceProcess(project, workers=1).start()
+    try:
+        response = second.client.post("/runs", json=body, headers=headers)
+        assert response.headers["idempotent-replayed"] == "true"
+        run = second.wait(response.json()["run_id"], timeout=60)
+        assert (run["status"], run["attempts"]) == ("succeeded", 1)
+        types = [e["type"] for e in second.events(run["run_id"])]
+        assert types[:4] == ["run_queued", "run_started", "run_requeued", "run_started"]
+        assert [_given_back(e) for e in second.events(run["run_id"])].count(True) == 1
+        version = run["save_version"]  # the one it was claimed under: Kedro never had it
+        assert [_executions(project)[(version, node)] for node in SLOW_NODES] == [1, 1, 1, 1]
+    finally:
+        second.stop()
 
 
 def test_a_retry_queues_behind_the_runs_submitted_meanwhile(service: ServiceProcess) -> None:

@@ -3,6 +3,7 @@ redaction and params limits."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -292,3 +293,30 @@ def test_node_progress_starts_again_with_each_attempt() -> None:
         NodeStatus.PENDING,
     ]
     assert run.current_save_version == "v2"
+
+
+def test_recovery_gives_back_an_attempt_no_worker_took_whatever_max_attempts_says() -> None:
+    from app.domain.recovery import interrupted_writes
+
+    claimed = Run(
+        run_id="r",
+        save_version="2026-01-01T00.00.00.000Z",
+        status=RunStatus.RUNNING,
+        spec=RunSpec(max_attempts=1),
+        nodes=("n",),
+        footprint=Footprint(),
+        env=None,
+        kedro_version="1.7.0",
+        project_commit=None,
+        queued_at=datetime.now(UTC),
+        attempts=1,
+        acknowledged_attempts=0,
+    )
+    taken = replace(claimed, run_id="t", acknowledged_attempts=1)
+    given_back, lost = interrupted_writes(
+        [claimed, taken], "crash", FailureReason.WORKER_LOST, datetime.now(UTC), lambda: "v"
+    )
+    assert (given_back.target, given_back.attempt_given_back) == (RunStatus.QUEUED, True)
+    assert given_back.save_version is None  # the first attempt's save version, unchanged
+    assert given_back.event_data["reason"] == "not_handed_over"
+    assert (lost.target, lost.attempt_given_back) == (RunStatus.FAILED, False)

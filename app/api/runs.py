@@ -124,7 +124,7 @@ class PlanOut(BaseModel):
     operation_id="planRun",
     summary="Plan a run without running it",
     response_model=PlanOut,
-    responses=problem_responses(400, 413, 422),
+    responses=problem_responses(400, 413, 422, 503),
 )
 async def plan_run(body: RunCreate, service: RunServiceDep, caller: CallerDep) -> PlanOut:
     """Takes the same body as `POST /runs` and answers what it would do; invalid requests
@@ -209,15 +209,19 @@ async def get_run(
     responses={
         202: {
             "description": "Cancelled (a queued run) or stopping at its next node "
-            "boundary (a running run; status `cancelling`)."
+            "boundary (a running run; status `cancelling`). A run whose last node has "
+            "already begun has no boundary left: if that node completes within the grace "
+            "period the run ends `succeeded` (its work is done and saved), and its "
+            "`run_succeeded` event has `cancel_requested: true`."
         },
         **problem_responses(404, 409, 422, 503),
     },
 )
 async def cancel_run(run_id: RunId, service: RunServiceDep, caller: CallerDep) -> RunOut:
     """A queued run is cancelled at once. A running run stops before its next node; if it
-    has not stopped within the grace period its worker process is killed and replaced.
-    A run that already ended is a 409."""
+    has not stopped within the grace period its worker process is killed and replaced. A
+    cancel that comes during the last node cannot undo it: the run ends `succeeded` when
+    that node completes within the grace period. A run that already ended is a 409."""
     return run_out(await service.cancel(run_id, caller=caller))
 
 

@@ -88,7 +88,8 @@ class RunCreate(BaseModel):
         Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None
     ) = Field(
         None,
-        description="Stop the run (failed, reason `timeout`) if it runs longer than this. "
+        description="Fail the run (reason `timeout`), stopping it if it runs, when it has "
+        "not ended this long after it was submitted: time queued and every retry count. "
         "At most the server's maximum; default: the server's default.",
     )
 
@@ -188,7 +189,8 @@ class RunSummary(BaseModel):
     )
     attempts: int = Field(
         description="How many times the run was handed to a worker (counted when it was "
-        "marked running); at most the request's `max_attempts`."
+        "marked running, and given back if no worker had taken it when the service crashed "
+        "or stopped); at most the request's `max_attempts`."
     )
     waiting_for: list[str] = Field(
         description="Runs this queued run waits for because they touch the same files; only "

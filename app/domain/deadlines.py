@@ -1,14 +1,22 @@
-"""When a running run's worker is killed: a cancel not obeyed within the grace
-period, or a run past its timeout. Also which runs were asked to stop or timed out,
-so the worker's loss is recorded as a cancel or a timeout. Event-loop only."""
+"""When a run is stopped for time: a cancel not obeyed within the grace period, or a
+run not ended within its timeout. Also which runs were asked to stop or timed out,
+so the worker's loss is recorded as a cancel or a timeout. Event-loop only.
+
+A run's timeout counts from its submission, not from its start: it bounds what the
+caller waits for (the queue, the wait for a worker that cannot start, every attempt),
+so a run still queued past it fails ``timeout`` too, and a retry does not reset it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from app.domain.dispatch import DispatchQueue
 from app.domain.ports import RunExecutor
+from app.domain.runs import utcnow
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -21,11 +29,16 @@ class Deadlines:
         *,
         cancel_grace_seconds: float,
         default_timeout_seconds: float,
+        on_timeout: Callable[[str, float], None],
     ) -> None:
+        """``on_timeout(run_id, timeout)`` is called on the event loop when a run reaches
+        its timeout; the service stops it (``stop_past_timeout``) or, if it is still
+        queued, fails it."""
         self._queue = queue
         self._executor = executor
         self._cancel_grace_seconds = cancel_grace_seconds
         self._default_timeout = default_timeout_seconds
+        self._on_timeout = on_timeout
         self._grace_timers: dict[str, asyncio.TimerHandle] = {}
         self._timeout_timers: dict[str, asyncio.TimerHandle] = {}
         self.cancel_pending: set[str] = set()  # running runs asked to stop
@@ -40,23 +53,22 @@ class Deadlines:
             self._cancel_grace_seconds, self._kill_after_grace, run_id
         )
 
-    def arm_timeout(self, run_id: str, timeout_seconds: float | None) -> None:
-        """Kill the run's worker if it still runs after its timeout (or the default)."""
+    def arm_timeout(self, run_id: str, timeout_seconds: float | None, queued_at: datetime) -> None:
+        """Call ``on_timeout`` once the run's timeout (or the default) has passed since
+        ``queued_at``; at once if it already has (a run recovered after a restart)."""
         timeout = timeout_seconds or self._default_timeout
+        remaining = queued_at + timedelta(seconds=timeout) - utcnow()
         self._timeout_timers[run_id] = asyncio.get_running_loop().call_later(
-            timeout, self._time_out, run_id, timeout
+            max(0.0, remaining.total_seconds()), self._time_out, run_id, timeout
         )
 
-    def attempt_ended(self, run_id: str, requeued: bool) -> None:
-        """The run's attempt is over: its grace period ends, and its timeout too when
-        it goes back to the queue (the next attempt gets a fresh one)."""
+    def attempt_ended(self, run_id: str) -> None:
+        """The run's attempt is over: its grace period ends (its timeout goes on while
+        it is queued for another attempt)."""
         self.cancel_pending.discard(run_id)
-        timers = [self._grace_timers.pop(run_id, None)]
-        if requeued:
-            timers.append(self._timeout_timers.pop(run_id, None))
-        for timer in timers:
-            if timer is not None:
-                timer.cancel()
+        timer = self._grace_timers.pop(run_id, None)
+        if timer is not None:
+            timer.cancel()
 
     def run_ended(self, run_id: str) -> None:
         timer = self._timeout_timers.pop(run_id, None)
@@ -68,6 +80,18 @@ class Deadlines:
         """Shutdown: no worker is killed by a deadline any more."""
         for timer in [*self._grace_timers.values(), *self._timeout_timers.values()]:
             timer.cancel()
+
+    def stop_past_timeout(self, run_id: str, timeout: float) -> None:
+        """Kill the worker of a running run past its timeout; its loss is then recorded
+        as ``failed(timeout)``."""
+        logger.warning(
+            "run %s ran past its timeout of %gs; stopping it",
+            run_id,
+            timeout,
+            extra={"run_id": run_id},
+        )
+        self.timed_out.add(run_id)
+        self._executor.kill(run_id)
 
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
@@ -81,12 +105,4 @@ class Deadlines:
 
     def _time_out(self, run_id: str, timeout: float) -> None:
         self._timeout_timers.pop(run_id, None)
-        if self._queue.is_running(run_id):
-            logger.warning(
-                "run %s ran past its timeout of %gs; stopping it",
-                run_id,
-                timeout,
-                extra={"run_id": run_id},
-            )
-            self.timed_out.add(run_id)
-            self._executor.kill(run_id)
+        self._on_timeout(run_id, timeout)

@@ -38,6 +38,8 @@ class Transition:
     event_data: dict[str, object] = field(default_factory=dict)
     # A move to QUEUED (a retry): the fresh save version of the next attempt.
     save_version: str | None = None
+    # A move to QUEUED of a run whose latest attempt no worker took: it is given back.
+    attempt_given_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,13 @@ class AppendEvent:
     at: datetime
     node: str | None = None
     data: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AcknowledgeAttempt:
+    """A worker took the run's latest attempt (only while the run is active)."""
+
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,7 @@ class RecordOutputs:
     outputs: dict[str, object]  # {"saved": [...], "free": [...]}
 
 
-StoreWrite = Transition | AppendEvent | AppendLogs | RecordOutputs
+StoreWrite = Transition | AppendEvent | AppendLogs | RecordOutputs | AcknowledgeAttempt
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,14 @@ class RunExecutor(Protocol):
         """Slots whose process is up and able to take a run."""
         ...
 
-    def execute(self, assignment: RunAssignment) -> None: ...
+    def execute(self, assignment: RunAssignment) -> None:
+        """Hand the run to a slot. It runs no node before ``proceed(run_id)``."""
+        ...
+
+    def proceed(self, run_id: str) -> None:
+        """The slot's acknowledgement of the run (``RunStarted``) is recorded: the run
+        may run its nodes."""
+        ...
 
     def request_cancel(self, run_id: str) -> None: ...
 

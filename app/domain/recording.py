@@ -6,11 +6,19 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from app.domain import reports
-from app.domain.ports import AppendEvent, AppendLogs, RecordOutputs, StoreWrite, Transition
+from app.domain.ports import (
+    AcknowledgeAttempt,
+    AppendEvent,
+    AppendLogs,
+    RecordOutputs,
+    StoreWrite,
+    Transition,
+)
 from app.domain.runs import EventType, FailureReason, RunError, RunStatus
 
 SHUTDOWN_DETAIL = "the service shut down before the run finished"
 NOT_RECORDED_TYPE = "RunNotRecorded"
+LATE_CANCEL_DETAIL = "the cancel came after the last node had begun; every node completed"
 
 _ENDS = (reports.RunSucceeded, reports.RunFailed, reports.RunCancelled)
 
@@ -41,6 +49,8 @@ def store_write_for(
     match report:
         case reports.CapacityChanged():
             return None
+        case reports.RunStarted(run_id):
+            return AcknowledgeAttempt(run_id)
         case reports.RunLogs(run_id, lines, dropped):
             return AppendLogs(run_id, lines, dropped)
         case reports.RunOutputs(run_id, saved, free):
@@ -58,7 +68,14 @@ def store_write_for(
                 {"type": error_type, "message": message},
             )
         case reports.RunSucceeded(run_id, at):
-            return Transition(run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+            # A cancel stops a run at its next node boundary; one that came after the
+            # last node began found none, and every node's work was done and saved,
+            # so the run succeeded, and its end says the cancel came too late.
+            late_cancel = {"cancel_requested": True, "detail": LATE_CANCEL_DETAIL}
+            data = late_cancel if run_id in cancel_pending else {}
+            return Transition(
+                run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED, event_data=data
+            )
         case reports.RunCancelled(run_id, at, detail):
             return Transition(
                 run_id,

@@ -1,7 +1,10 @@
 """Ending the runs a previous process (or this one, at shutdown) left active.
 
-A run that was cancelling ends ``cancelled``; any other ends ``failed`` with the
-given reason, or goes back to the queue when it has attempts left (``retry``).
+A run that was cancelling ends ``cancelled``. A run whose latest attempt no worker
+acknowledged goes back to the queue with that attempt given back, whatever its
+``max_attempts``: a worker runs no node before its acknowledgement is recorded, so
+nothing of the attempt ran. Any other ends ``failed`` with the given reason, or goes
+back to the queue when it has attempts left (``retry``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def interrupted_writes(
                 )
             )
             continue
+        if run.acknowledged_attempts < run.attempts:
+            writes.append(_give_back(run, now))
+            continue
         error = RunError(reason, "RunInterrupted", detail)
         failed = Transition(
             run.run_id,
@@ -50,3 +56,26 @@ def interrupted_writes(
             requeue_instead(failed, run.attempts, run.spec.max_attempts, next_save_version)
         )
     return writes
+
+
+NOT_HANDED_OVER = "not_handed_over"
+
+
+def _give_back(run: Run, now: datetime) -> Transition:
+    """Back to the queue, the attempt not counted, under the same save version (Kedro
+    never received it, so nothing was saved under it) and so in the same place."""
+    return Transition(
+        run.run_id,
+        RunStatus.QUEUED,
+        now,
+        EventType.RUN_REQUEUED,
+        event_data={
+            "attempt": run.attempts,
+            "max_attempts": run.spec.max_attempts,
+            "reason": NOT_HANDED_OVER,
+            "message": "no worker had taken the run; the attempt does not count",
+            "next_save_version": run.current_save_version,
+        },
+        save_version=run.attempt_save_version,
+        attempt_given_back=True,
+    )

@@ -26,9 +26,10 @@ ACTIVE_STATUSES = frozenset({RunStatus.RUNNING, RunStatus.CANCELLING})
 
 # The one table of allowed moves. Terminal states have no way out.
 # RUNNING -> QUEUED is a retry (the request opted in with max_attempts); a cancelling
-# run is never requeued: it ends cancelled.
+# run is never requeued: it ends cancelled. QUEUED -> FAILED: still queued past its
+# timeout (which counts from submission).
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.FAILED}),
     RunStatus.RUNNING: frozenset(
         {
             RunStatus.QUEUED,
@@ -229,6 +230,7 @@ class Run:
     owner: str = "anonymous"  # the caller that created it (see app.domain.callers)
     attempts: int = 0  # times the run was handed to a worker (counted when claimed)
     attempt_save_version: str | None = None  # the save version of a retry, if any
+    acknowledged_attempts: int = 0  # attempts a worker acknowledged taking
 
     @property
     def current_save_version(self) -> str:

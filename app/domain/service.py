@@ -3,9 +3,11 @@
 Concurrency model: everything that changes which runs are queued or running
 happens on the event loop under one ``asyncio.Lock``; every store call runs on a
 thread (one writer thread, so writes keep their order; a few reader threads).
-A run row is committed before ``submit`` returns, and a run is marked running
-in the store before a worker is told to execute it, so a crash can lose
-neither the run nor the fact that it may have started.
+A run row is committed before ``submit`` returns, a run is marked running in
+the store before a worker is told to execute it, and the worker runs no node
+until its acknowledgement is recorded, so a crash can lose neither the run nor
+the fact that it may have started, and tells a run that started from one no
+worker took.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, P
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.idempotency import IdempotencyKeys, check_same_body
 from app.domain.ports import (
+    AcknowledgeAttempt,
     AppendEvent,
     AppendLogs,
     IdempotencyKey,
@@ -56,6 +59,7 @@ from app.domain.runs import (
     EventType,
     FailureReason,
     Run,
+    RunError,
     RunEvent,
     RunPlan,
     RunSpec,
@@ -121,7 +125,9 @@ class RunService:
             executor,
             cancel_grace_seconds=cancel_grace_seconds,
             default_timeout_seconds=default_timeout_seconds,
+            on_timeout=self._on_timeout,
         )
+        self._timeouts: set[asyncio.Task[None]] = set()  # runs being stopped for time
         self._admission = Admission(
             self._queue,
             executor,
@@ -144,6 +150,7 @@ class RunService:
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
             self._runs.track(run.run_id, list(run.spec.pipeline_names), run.owner)
+            self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(
             supervise(
@@ -286,6 +293,7 @@ class RunService:
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
             self._announce_accepted(run, started=start_now)
+            self._deadlines.arm_timeout(run_id, spec.timeout_seconds, queued_at)
             queued = QueuedRun.of(run)
             if start_now:
                 self._start(queued)
@@ -338,6 +346,39 @@ class RunService:
                 )
                 self._deadlines.request_cancel(run_id)
         return await self.get(run_id, caller=caller)
+
+    def _on_timeout(self, run_id: str, limit_seconds: float) -> None:
+        task = asyncio.get_running_loop().create_task(self._time_out(run_id, limit_seconds))
+        self._timeouts.add(task)
+        task.add_done_callback(self._timeouts.discard)
+
+    async def _time_out(self, run_id: str, limit_seconds: float) -> None:
+        """The run reached its timeout (counted from submission): stop it if it is
+        running, fail it ``timeout`` if it is still queued."""
+        async with self._lock:
+            if self._queue.is_running(run_id):
+                self._deadlines.stop_past_timeout(run_id, limit_seconds)
+                return
+            if not self._queue.is_queued(run_id):
+                return  # it ended meanwhile
+            error = RunError(
+                FailureReason.TIMEOUT,
+                "RunTimeout",
+                f"the run was still queued {limit_seconds:g}s after it was submitted",
+            )
+            fail = Transition(
+                run_id, RunStatus.FAILED, utcnow(), EventType.RUN_FAILED, error, error_data(error)
+            )
+            try:
+                await self._write([fail])
+            except Exception:  # the store cannot write now (disk full): try again soon
+                logger.exception("could not fail run %s past its timeout", run_id)
+                loop = asyncio.get_running_loop()
+                loop.call_later(1.0, self._on_timeout, run_id, limit_seconds)
+                return
+            self._queue.remove_queued(run_id)
+            self._finish_waiters.wake(run_id)
+            await self._dispatch()
 
     def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
         return self._seen_by(caller, self._queue.waiting_for(run_id))
@@ -504,13 +545,24 @@ class RunService:
         for write, ok in zip(writes, applied, strict=True):
             if isinstance(write, Transition):
                 self._attempt_ended(write, ok)
+            elif isinstance(write, AcknowledgeAttempt):
+                self._hand_over_recorded(write.run_id, ok)
+
+    def _hand_over_recorded(self, run_id: str, recorded: bool) -> None:
+        """A worker's acknowledgement of a run is durable (``recorded``): from now on a
+        crash counts the attempt, so its nodes may run. Not recorded: the run is no
+        longer active, and its worker is stopped rather than left waiting."""
+        if recorded:
+            self._executor.proceed(run_id)
+        else:
+            self._executor.kill(run_id)
 
     def _attempt_ended(self, move: Transition, applied: bool) -> None:
         """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
         self._queue.finish(move.run_id)
         self._unrecordable.pop(move.run_id, None)
         active = self._active.pop(move.run_id, None)
-        self._deadlines.attempt_ended(move.run_id, requeued=move.target is RunStatus.QUEUED)
+        self._deadlines.attempt_ended(move.run_id)
         if move.target is RunStatus.QUEUED:
             if applied and active is not None:
                 self._queue.enqueue(
@@ -545,7 +597,8 @@ class RunService:
         """Start every queued run that may start now. Call with the lock held.
 
         Each run is marked running in the store before a worker hears of it, so a
-        crash in between leaves it ``running`` (then ``worker_lost``), never re-run.
+        crash in between leaves it ``running`` with an attempt no worker acknowledged:
+        recovery requeues it with that attempt given back.
         """
         if self._draining:
             return
@@ -580,10 +633,10 @@ class RunService:
         self._active[queued.run_id] = queued
         now = utcnow()
         self._runs.started(queued.run_id, now)
-        self._deadlines.arm_timeout(queued.run_id, queued.spec.timeout_seconds)
         self._hooks.run_started(queued.run_id, list(queued.spec.pipeline_names), now)
         self._queue.mark_running(queued)
         self._executor.execute(RunAssignment(queued.run_id, queued.save_version, queued.spec))
+        faults.reached("after_hand_over")
 
     def _tell_finished(self, move: Transition) -> None:
         tracked = self._runs.forget(move.run_id)
@@ -615,7 +668,7 @@ class RunService:
             if isinstance(write, AppendLogs):
                 self.event_signal.notify(logs_key(write.run_id))
                 continue
-            if isinstance(write, RecordOutputs):
+            if isinstance(write, RecordOutputs | AcknowledgeAttempt):
                 continue
             self.event_signal.notify(write.run_id)
             node = write.node if isinstance(write, AppendEvent) else None

@@ -47,6 +47,8 @@ class RunReporter:
         # a cancel before the main thread has taken the run from its inbox).
         self._cancelled_early: set[str] = set()
         self._lock = threading.Lock()
+        self._proceeded = threading.Condition(self._lock)
+        self._may_proceed: set[str] = set()  # runs whose hand-over the service recorded
         self.catalog: Any = None  # this run's catalog, to describe what it saved
         self.saved: list[str] = []
 
@@ -55,6 +57,7 @@ class RunReporter:
             self._run_id = run_id
             self.catalog = None
             self.saved = []
+            self._may_proceed &= {run_id}  # an early go for this run; none for older ones
             if run_id in self._cancelled_early:
                 self._cancelled_early.discard(run_id)
                 self._cancel.set()
@@ -69,8 +72,28 @@ class RunReporter:
         with self._lock:
             if run_id == self._run_id:
                 self._cancel.set()
+                self._proceeded.notify_all()
             else:
                 self._cancelled_early.add(run_id)
+
+    def proceed(self, run_id: str) -> None:
+        """The service recorded that this worker took ``run_id``: its nodes may run."""
+        with self._lock:
+            self._may_proceed.add(run_id)
+            self._proceeded.notify_all()
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self) -> None:
+        """Hold the run before its first node until the service has recorded that this
+        worker took it (or it is cancelled): a service that dies before then must be
+        right to find the attempt not started. The wait overlaps Kedro's loading of the
+        configuration and catalog, which comes before this hook."""
+        run_id = self._current()
+        with self._lock:
+            self._proceeded.wait_for(lambda: run_id in self._may_proceed or self._cancel.is_set())
+            self._may_proceed.discard(run_id)
+        if self._cancel.is_set():
+            raise RunCancelledError("cancelled before its first node")
 
     @property
     def cancel_requested(self) -> bool:

@@ -10,6 +10,7 @@ same holds for credentials (``config_reach``).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.redaction import redact
 from app.domain.runs import Footprint, RunPlan, RunSpec
-from app.errors import FieldError, InvalidRunRequest, PipelineNotFound
+from app.errors import FieldError, InvalidRunRequest, PipelineNotFound, ServiceUnavailable
 from app.kedro_bridge import catalog_guard, config_reach, discovery, missing_outputs
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
 from app.kedro_bridge.runners import RUNNERS
@@ -29,6 +30,8 @@ from app.kedro_bridge.suggestions import Suggestions, close_matches
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
+
+logger = logging.getLogger("kedro_runs.inspector")
 
 _MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
 _RUNTIME_PATTERNS = {"{default}": {"type": "kedro.io.MemoryDataset"}}
@@ -208,9 +211,17 @@ class KedroInspector:
         try:
             config = self.session._get_config_loader(params or None)["catalog"]
         except Exception as error:
-            raise InvalidRunRequest(
-                "The project's catalog cannot be resolved with these params.",
-                [FieldError(("body", "params"), redact(str(error)), "catalog_resolution")],
+            if params and not _is_environment_failure(error) and self._resolves_without_params():
+                raise InvalidRunRequest(
+                    "The project's catalog cannot be resolved with these params.",
+                    [FieldError(("body", "params"), redact(str(error)), "catalog_resolution")],
+                ) from error
+            # Not the caller's doing (files unreadable or gone, no descriptors left):
+            # a 503 to retry, with the cause, and its server paths, in our log only.
+            logger.error("the project's catalog cannot be resolved", exc_info=error)
+            raise ServiceUnavailable(
+                "The service cannot read the project's configuration now; retry later.",
+                retry_after_seconds=5,
             ) from error
         config = _convert_paths_to_absolute_posix(self._location.project_path, dict(config))
         # Only locations and behaviour matter here: credentials stay out of this process,
@@ -219,6 +230,28 @@ class KedroInspector:
             name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
             for name, entry in config.items()
         }
+
+    def _resolves_without_params(self) -> bool:
+        """Whether the catalog resolves without the caller's params: if it does not
+        either, the failure is the environment's, not the request's."""
+        try:
+            self.session._get_config_loader(None)["catalog"]
+        except Exception:
+            return False
+        return True
+
+
+def _is_environment_failure(error: BaseException) -> bool:
+    """An OS error (anywhere in the chain of causes) or configuration files that are
+    not there: conditions of the server, which no caller params can bring about."""
+    from kedro.config import MissingConfigException
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError | MissingConfigException):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _Catalog:

@@ -89,6 +89,16 @@ def _retention_indexes(connection: Connection) -> None:
                 connection.exec_driver_sql(f"CREATE INDEX {name} ON {table} ({column})")
 
 
+def _acknowledged_attempts(connection: Connection) -> None:
+    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
+    if "acknowledged_attempts" not in columns:
+        connection.exec_driver_sql(
+            "ALTER TABLE runs ADD COLUMN acknowledged_attempts INTEGER NOT NULL DEFAULT 0"
+        )
+        # Before this step every claimed attempt may have reached a worker.
+        connection.exec_driver_sql("UPDATE runs SET acknowledged_attempts = attempts")
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _run_logs),
@@ -97,6 +107,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _run_owner),
     (6, _run_attempts),
     (7, _retention_indexes),
+    (8, _acknowledged_attempts),
 ]
 
 

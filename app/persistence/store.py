@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Row, and_, delete, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from app.domain.ports import (
+    AcknowledgeAttempt,
     AppendEvent,
     AppendLogs,
     IdempotencyKey,
@@ -266,6 +267,14 @@ class SqlRunStore:
         if isinstance(write, AppendLogs):
             _append_logs(connection, write)
             return True
+        if isinstance(write, AcknowledgeAttempt):
+            active = [str(RunStatus.RUNNING), str(RunStatus.CANCELLING)]
+            result = connection.execute(
+                update(runs)
+                .where(and_(runs.c.run_id == write.run_id, runs.c.status.in_(active)))
+                .values(acknowledged_attempts=runs.c.attempts)
+            )
+            return bool(result.rowcount == 1)
         if isinstance(write, RecordOutputs):
             connection.execute(
                 update(runs)
@@ -361,6 +370,8 @@ def _transition(connection: Connection, move: Transition) -> bool:
         values["attempts"] = runs.c.attempts + 1
     elif move.target is RunStatus.QUEUED:
         values["attempt_save_version"] = move.save_version
+        if move.attempt_given_back:
+            values["attempts"] = runs.c.attempts - 1
     elif move.target is RunStatus.CANCELLING:
         values["cancel_requested_at"] = move.at
     elif move.target in TERMINAL_STATUSES:
@@ -422,4 +433,5 @@ def _run_from_row(row: Row[Any]) -> Run:
         owner=row.owner,
         attempts=int(row.attempts),
         attempt_save_version=row.attempt_save_version,
+        acknowledged_attempts=int(row.acknowledged_attempts),
     )

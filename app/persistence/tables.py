@@ -69,6 +69,9 @@ runs = Table(
     # Times handed to a worker, and the save version of the latest retry (migration 6).
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("attempt_save_version", String(32)),
+    # Attempts a worker acknowledged taking (migration 7): a claimed attempt beyond
+    # them never reached a worker, so no node of it ran.
+    Column("acknowledged_attempts", Integer, nullable=False, server_default="0"),
     Index("ix_runs_status_save_version", "status", "save_version"),
     Index("ix_runs_owner_save_version", "owner", "save_version"),
     Index("ix_runs_finished_at", "finished_at"),  # the prune's cutoff (migration 7)

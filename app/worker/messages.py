@@ -18,8 +18,15 @@ class CancelRun:
 
 
 @dataclass(frozen=True)
+class ProceedWithRun:
+    """The worker's acknowledgement of the run is recorded: it may run its nodes."""
+
+    run_id: str
+
+
+@dataclass(frozen=True)
 class WorkerReady:
     pid: int
 
 
-ToWorker = StartRun | CancelRun
+ToWorker = StartRun | CancelRun | ProceedWithRun

@@ -9,7 +9,9 @@ Each worker has two one-way pipes: jobs (API → worker) and results (worker →
 A reader thread per worker blocks on the results pipe and hands every message to
 the event loop; end-of-file on that pipe means the process died, and its run (if
 any) is reported lost. A dead worker is replaced, with a back-off if workers keep
-dying before they become ready.
+dying before they become ready, and a worker that cannot be started at all (out of
+file descriptors, processes or memory) is tried again with a back-off for as long as
+the pool runs: runs wait for it, within their timeout.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from app import faults
 from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.runs import FailureReason, utcnow
-from app.worker.messages import CancelRun, StartRun, WorkerReady
+from app.worker.messages import CancelRun, ProceedWithRun, StartRun, WorkerReady
 from app.worker.process import WorkerConfig, worker_main
+from app.worker.spawning import open_worker_pipes, raise_open_file_limit
 
 logger = logging.getLogger("kedro_runs.pool")
 
 _MAX_BACKOFF_SECONDS = 30.0
-_EARLY_DEATHS_BEFORE_GIVING_UP = 3  # then runs waiting for a worker fail
 
 
 @dataclass(eq=False)
@@ -63,6 +66,7 @@ class ProcessWorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._early_deaths = 0
+        self._failed_spawns = 0  # in a row; a worker that becomes ready resets it
         # Claimed runs with no live idle worker yet (their worker died between the
         # claim and the hand-over): the next worker that is ready takes them.
         self._pending: collections.deque[RunAssignment] = collections.deque()
@@ -70,8 +74,9 @@ class ProcessWorkerPool:
     async def start(self, deliver: Callable[[reports.Report], None]) -> None:
         self._deliver = deliver
         self._loop = asyncio.get_running_loop()
+        raise_open_file_limit()
         for slot in range(self._size):
-            self._spawn(slot)
+            self._respawn(slot)
 
     async def stop(self) -> None:
         """Stop every worker: close its job pipe (it exits), then terminate stragglers."""
@@ -128,8 +133,15 @@ class ProcessWorkerPool:
             self._pending.appendleft(assignment)
             worker.process.kill()
 
+    def proceed(self, run_id: str) -> None:
+        worker = self._worker_running(run_id)
+        if worker is not None:
+            with contextlib.suppress(OSError):  # it died: its exit reports the run
+                worker.jobs.send(ProceedWithRun(run_id))
+
     def request_cancel(self, run_id: str) -> None:
         if self._drop_pending(run_id):
+            self._deliver(reports.RunCancelled(run_id, utcnow(), "cancelled before it started"))
             return
         worker = self._worker_running(run_id)
         if worker is not None:
@@ -138,6 +150,18 @@ class ProcessWorkerPool:
 
     def kill(self, run_id: str) -> bool:
         if self._drop_pending(run_id):
+            # Stopped by force (its timeout, or a cancel's grace period) before any
+            # worker took it: reported as lost, which the service records as the
+            # timeout or cancel that it was.
+            self._deliver(
+                reports.RunFailed(
+                    run_id,
+                    utcnow(),
+                    FailureReason.WORKER_LOST,
+                    "WorkerLost",
+                    "stopped while waiting for a worker",
+                )
+            )
             return True
         worker = self._worker_running(run_id)
         if worker is None or not worker.process.is_alive():
@@ -145,44 +169,50 @@ class ProcessWorkerPool:
         worker.process.kill()
         return True
 
-    def _fail_pending(self, detail: str) -> None:
-        while self._pending:
-            assignment = self._pending.popleft()
-            self._deliver(
-                reports.RunFailed(
-                    assignment.run_id, utcnow(), FailureReason.WORKER_LOST, "WorkerLost", detail
-                )
-            )
-
     def _drop_pending(self, run_id: str) -> bool:
         for assignment in self._pending:
             if assignment.run_id == run_id:
                 self._pending.remove(assignment)
-                self._deliver(reports.RunCancelled(run_id, utcnow(), "cancelled before it started"))
                 return True
         return False
 
     # -- process management -----------------------------------------------------
 
     def _spawn(self, slot: int) -> None:
-        jobs_out, jobs_in = self._context.Pipe(duplex=False)
-        results_out, results_in = self._context.Pipe(duplex=False)
+        """Start a worker in ``slot``. Raises (OSError, RuntimeError) with nothing of it
+        left open or running when the process, its pipes or its reader cannot be made."""
+        with faults.spawn_attempt():
+            jobs_out, jobs_in, results_out, results_in = open_worker_pipes(self._context)
         process = self._context.Process(
             target=worker_main,
             args=(self._config, jobs_out, results_in),
             name=f"kedro-runs-worker-{slot}",
             daemon=True,
         )
-        process.start()
-        # The child holds its own ends now; closing ours makes EOF mean "dead".
-        jobs_out.close()
-        results_in.close()
+        try:
+            process.start()
+        except BaseException:
+            jobs_in.close()
+            results_out.close()
+            raise
+        finally:
+            # The child holds its own ends now (or never will); closing ours makes EOF
+            # mean "dead".
+            jobs_out.close()
+            results_in.close()
         worker = _Worker(slot, process, jobs_in, results_out)
         worker.reader = threading.Thread(
             target=self._read, args=(worker,), daemon=True, name=f"worker-reader-{slot}"
         )
+        try:
+            worker.reader.start()
+        except BaseException:
+            process.kill()  # it would never be heard, nor its death noticed
+            process.join(5)
+            jobs_in.close()
+            results_out.close()
+            raise
         self._workers[slot] = worker
-        worker.reader.start()
         assert self._loop is not None
         self._loop.call_later(self._start_timeout, self._kill_if_not_ready, worker)
 
@@ -210,6 +240,7 @@ class ProcessWorkerPool:
         if isinstance(message, WorkerReady):
             worker.ready = True
             self._early_deaths = 0
+            self._failed_spawns = 0
             logger.info("worker %s ready in slot %d", message.pid, worker.slot)
             self._hand_over()
             self._deliver(reports.CapacityChanged())
@@ -264,8 +295,23 @@ class ProcessWorkerPool:
         self._loop.call_later(delay, self._respawn, worker.slot)
 
     def _respawn(self, slot: int) -> None:
-        if not self._stopping and slot not in self._workers:
+        """Start a worker in ``slot``, or try again after a back-off if that fails."""
+        if self._stopping or slot in self._workers:
+            return
+        try:
             self._spawn(slot)
+        except Exception as error:  # a slot given up is a pool that never runs again
+            self._failed_spawns += 1
+            delay = min(_MAX_BACKOFF_SECONDS, 0.5 * (2 ** min(self._failed_spawns, 10)))
+            logger.error(
+                "could not start a worker in slot %d (%s: %s); trying again in %.1fs",
+                slot,
+                type(error).__name__,
+                error,
+                delay,
+            )
+            assert self._loop is not None
+            self._loop.call_later(delay, self._respawn, slot)
 
     def _worker_running(self, run_id: str) -> _Worker | None:
         return next((w for w in self._workers.values() if w.run_id == run_id), None)

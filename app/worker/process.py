@@ -20,8 +20,9 @@ from pathlib import Path
 from app.domain import reports
 from app.domain.ports import RunAssignment
 from app.domain.redaction import remember_secrets, secrets_in
+from app.domain.runs import utcnow
 from app.kedro_bridge.project import ProjectLocation, use_plain_logging
-from app.worker.messages import CancelRun, StartRun, WorkerReady
+from app.worker.messages import CancelRun, ProceedWithRun, StartRun, WorkerReady
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,20 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
     executor.logs.setLevel(config.run_log_level.upper())
     logging.getLogger().addHandler(executor.logs)
     inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
+    reporter = executor.reporter
     threading.Thread(
         target=_listen,
-        args=(jobs, inbox, executor.reporter.request_cancel, executor.close),
+        args=(jobs, inbox, reporter.request_cancel, reporter.proceed, executor.close),
         daemon=True,
         name="job-listener",
     ).start()
     send(WorkerReady(os.getpid()))
     while True:
         assignment = inbox.get()
+        # The acknowledgement: the run's first node waits until the service has
+        # recorded it (``ProceedWithRun``), so a service that dies before then finds
+        # the attempt not started and gives it back.
+        send(reports.RunStarted(assignment.run_id, utcnow(), os.getpid()))
         report: reports.RunReport = executor.execute(assignment)
         send(report)
 
@@ -76,6 +82,7 @@ def _listen(
     jobs: Connection,
     inbox: queue.SimpleQueue[RunAssignment],
     cancel: Callable[[str], None],
+    proceed: Callable[[str], None],
     close_session: Callable[[], None],
 ) -> None:
     try:
@@ -85,6 +92,8 @@ def _listen(
                 inbox.put(message.assignment)
             elif isinstance(message, CancelRun):
                 cancel(message.run_id)
+            elif isinstance(message, ProceedWithRun):
+                proceed(message.run_id)
     except (EOFError, OSError):
         # The API process is gone (or closed us): stop now, mid-run or not.
         try:
