@@ -31,6 +31,25 @@ def _calls_made(work: Callable[[], Any]) -> tuple[Any, int]:
     return result, calls
 
 
+def _lines_run(work: Callable[[], Any]) -> tuple[Any, int]:
+    """What ``work`` returns, and how many lines of Python it ran (a loop's body counts
+    once per turn, where ``_calls_made`` sees no call)."""
+    lines = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        result = work()
+    finally:
+        sys.settrace(None)
+    return result, lines
+
+
 def _random_key(rng: random.Random) -> str:
     # Few names and shallow paths, so equal keys, directories holding files and
     # trailing slashes all occur often.
@@ -97,3 +116,16 @@ def test_choosing_runs_to_start_is_linear_in_the_queue() -> None:
     assert [run.run_id for run in chosen_large][:3] == ["run-1", "run-2", "run-5"]
     assert len(chosen_large) == 1 + 333
     assert calls_large < 2.3 * calls_small
+
+
+def test_a_run_that_is_not_queued_waits_for_nothing_at_no_cost() -> None:
+    # GET /runs asks this of every run on a page (up to 200), most of them finished.
+    queue = _long_queue(1000)
+    waits, lines = _lines_run(lambda: queue.waiting_for("finished-long-ago"))
+    assert waits == []
+    assert lines < 10
+    assert queue.is_queued("run-7")
+    assert queue.waiting_for("run-3") == ["running", "run-0"]
+    queue.remove_queued("run-7")
+    assert not queue.is_queued("run-7")
+    assert queue.waiting_for("run-7") == []

@@ -39,12 +39,19 @@ class DispatchQueue:
 
     def __init__(self) -> None:
         self._queued: list[QueuedRun] = []
+        # The ids of _queued: a run on a listed page that is not queued (most are) costs
+        # no walk of the queue to find out it waits for nothing.
+        self._queued_ids: set[str] = set()
         self._running: dict[str, Footprint] = {}
 
     def enqueue(self, run: QueuedRun) -> None:
         bisect.insort(self._queued, run)
+        self._queued_ids.add(run.run_id)
 
     def remove_queued(self, run_id: str) -> bool:
+        if run_id not in self._queued_ids:
+            return False
+        self._queued_ids.discard(run_id)
         for index, run in enumerate(self._queued):
             if run.run_id == run_id:
                 del self._queued[index]
@@ -59,7 +66,7 @@ class DispatchQueue:
         return self._running.pop(run_id, None) is not None
 
     def is_queued(self, run_id: str) -> bool:
-        return any(run.run_id == run_id for run in self._queued)
+        return run_id in self._queued_ids
 
     def is_running(self, run_id: str) -> bool:
         return run_id in self._running
@@ -115,6 +122,8 @@ class DispatchQueue:
 
     def waiting_for(self, run_id: str) -> list[str]:
         """The runs a queued run waits for: running or earlier-queued runs it conflicts with."""
+        if run_id not in self._queued_ids:
+            return []
         for index, run in enumerate(self._queued):
             if run.run_id == run_id:
                 running = [
