@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.shutting_down = lambda: False
     install_problem_handlers(app)
     keyed = (runs.router, streams.router, discovery.router, kedro_compat.router)
-    for router in (*keyed, kedro_compat.run_router):
+    for router in keyed:
         app.include_router(router, dependencies=[requires_key])
     # Probes are open: /healthz, /readyz and Kedro's /health; /metrics is not.
     app.include_router(health.router)

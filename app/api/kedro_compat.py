@@ -2,9 +2,10 @@
 request and response schemas. ``POST /run`` waits for the run, but the run goes
 through the same pool, store and conflict-aware dispatch as ``POST /runs``.
 
-``POST /run``'s 422 is Kedro's too (FastAPI's ``HTTPValidationError``, as
-``application/json``): clients generated from Kedro's OpenAPI document parse it and
-nothing else. Every other error, there and everywhere, is problem+json."""
+The 422 of ``POST /run`` and ``GET /snapshot`` is Kedro's too (FastAPI's
+``HTTPValidationError``, as ``application/json``): clients generated from Kedro's OpenAPI
+document parse it and nothing else. Every other error, there and everywhere, is
+problem+json."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def kedro_validation_error(errors: Sequence[tuple[Sequence[Any], str, str]]) -> 
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-KEDRO_422_OPERATIONS = frozenset({"runPipeline"})
+KEDRO_422_OPERATIONS = frozenset({"runPipeline", "getSnapshot"})
 """Operations documenting their own 422 (Kedro's), for the OpenAPI document."""
 KEDRO_422: dict[int | str, dict[str, Any]] = {
     422: {
@@ -76,9 +77,8 @@ KEDRO_422: dict[int | str, dict[str, Any]] = {
     }
 }
 
-router = APIRouter(tags=["kedro-server"])
-run_router = APIRouter(tags=["kedro-server"], route_class=KedroValidationErrors)
-"""``POST /run``, with Kedro's 422."""
+router = APIRouter(tags=["kedro-server"], route_class=KedroValidationErrors)
+"""``POST /run`` and ``GET /snapshot``, with Kedro's 422."""
 probes = APIRouter(tags=["kedro-server"])
 """Open with API keys configured, as ``/healthz``: what probes of Kedro's server call."""
 
@@ -100,6 +100,7 @@ async def health(service: RunServiceDep) -> kedro.HealthResponse:
     operation_id="getSnapshot",
     summary="Kedro's project snapshot",
     response_model=kedro.SnapshotResponse,
+    responses=KEDRO_422,
 )
 async def snapshot(
     service: RunServiceDep,
@@ -135,7 +136,7 @@ async def snapshot(
     )
 
 
-@run_router.post(
+@router.post(
     "/run",
     operation_id="runPipeline",
     summary="Run a pipeline and wait for it (Kedro-compatible)",

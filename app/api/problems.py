@@ -8,6 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import (
+    validation_error_definition,
+    validation_error_response_definition,
+)
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -93,8 +97,8 @@ def add_problem_schema(schema: dict[str, Any], own_422: frozenset[str] = frozens
     """Make the OpenAPI document say what the service does with errors: one shared
     Problem schema; every 422 is problem+json (FastAPI would document its own body),
     except on the operations named in ``own_422``, whose routes document their 422
-    themselves (Kedro's ``POST /run``); every operation may answer 500, every one behind
-    the API key 401, and every operation with a body 400 and 413."""
+    themselves (Kedro's ``POST /run`` and ``GET /snapshot``); every operation may answer
+    500, every one behind the API key 401, and every operation with a body 400 and 413."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem.pop("$defs", {}))
@@ -112,7 +116,11 @@ def add_problem_schema(schema: dict[str, Any], own_422: frozenset[str] = frozens
             for status, entry in problem_responses(*statuses).items():
                 if not (status == 422 and operation.get("operationId") in own_422):
                     responses[str(status)] = entry
-    if not own_422:  # FastAPI's HTTPValidationError is then referenced nowhere
+    if own_422:
+        # FastAPI adds these only while some route keeps its default 422, and none does.
+        components.setdefault("HTTPValidationError", validation_error_response_definition)
+        components.setdefault("ValidationError", validation_error_definition)
+    else:  # FastAPI's HTTPValidationError is then referenced nowhere
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
 
