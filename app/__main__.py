@@ -156,23 +156,35 @@ def _write_openapi(output: Path) -> int:
 
 
 def _serve(settings: Any) -> int:
-    import uvicorn
-
-    from app.errors import ProjectError
+    from app.errors import StartupRefused
     from app.kedro_bridge.project import check_location
-    from app.main import create_app
-    from app.serving import DrainingServer
+    from app.serving import bind_listener, ensure_descriptors
     from app.wiring import project_location
 
     try:
         check_location(project_location(settings))
-    except ProjectError as error:
-        print(f"kedro-runs: {error}", file=sys.stderr)
-        return 2
+        # Before anything starts (no store opened, no worker spawned): a taken port is
+        # one line and a quick exit.
+        listener = bind_listener(settings.host, settings.port)
+    except StartupRefused as refusal:
+        print(f"kedro-runs: {refusal}", file=sys.stderr)
+        return refusal.exit_code
+    ensure_descriptors(settings.max_connections)
     # uvicorn runs the lifespan shutdown (which records interrupted runs), then
-    # re-raises the SIGTERM it caught with the handler that was in place before it.
-    # Make that handler a no-op, so a clean shutdown exits 0.
+    # re-raises the signals it caught with the handlers that were in place before it.
+    # Make those no-ops, so a stop exits with the status DrainingServer says.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    return _run_server(settings, listener)
+
+
+def _run_server(settings: Any, listener: Any) -> int:
+    import uvicorn
+
+    from app.connections import guarded_protocol
+    from app.main import create_app
+    from app.serving import DrainingServer, QuietStartupRefusals
+
     app = create_app(settings)
 
     async def drain() -> None:
@@ -180,23 +192,34 @@ def _serve(settings: Any) -> int:
         if service is not None:  # not yet started: nothing to drain
             await service.drain(settings.drain_seconds)
 
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            # Requests still open when uvicorn stops (after the drain) get 10 s to end.
-            timeout_graceful_shutdown=10,
-        ),
-        drain,
+    def end_drain() -> None:
+        service = getattr(app.state, "run_service", None)
+        if service is not None:
+            service.end_drain()
+
+    served = QuietStartupRefusals(app)
+    config = uvicorn.Config(
+        served,
+        host=settings.host,
+        port=listener.getsockname()[1],
+        http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
+        log_level=settings.log_level,
+        access_log=False,
+        # Requests still open when uvicorn stops (after the drain) get 10 s to end.
+        timeout_graceful_shutdown=10,
     )
+    server = DrainingServer(config, drain, end_drain)
     # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
     # too, so they never hold the shutdown up.
     app.state.shutting_down = lambda: server.stopping
-    server.run()
-    return 0
+    try:
+        server.run(sockets=[listener])
+    except SystemExit:
+        if served.refusal is None:
+            raise
+        print(f"kedro-runs: {served.refusal}", file=sys.stderr)
+        return served.refusal.exit_code
+    return server.exit_status
 
 
 if __name__ == "__main__":

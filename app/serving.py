@@ -5,30 +5,51 @@ shutdown. Clients sent here while the service stops (a load balancer has not yet
 it out) would then see refused connections. Instead, on the first SIGTERM the service
 goes on listening while its runs drain: ``/readyz`` and new submissions answer 503 with
 ``Retry-After``, reads and cancels still work, and once no run is running (or the drain
-budget is spent) uvicorn stops as usual. A second SIGTERM, or SIGINT, stops it at once;
-the app's shutdown then interrupts what is still running.
+budget is spent) uvicorn stops as usual. A second SIGTERM, or SIGINT, ends the drain at
+once; the app's shutdown then interrupts what is still running (or requeues it, per its
+``max_attempts``). The exit status is 0 after SIGTERM and 130 after SIGINT.
+
+The listening socket is bound before the app starts (before any worker is spawned), so
+a port that is taken is one line and a quick exit, not a start-up wasted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import resource
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import StartupRefused
 
 logger = logging.getLogger("kedro_runs")
 
+# What a shell reports for a process that ended on Ctrl-C (128 + SIGINT): callers and
+# scripts can tell "stopped by Ctrl-C" from a clean stop (0) and from a failure (1, 2).
+SIGINT_EXIT_STATUS = 128 + signal.SIGINT
+
 
 class DrainingServer(uvicorn.Server):
-    """A uvicorn server whose first SIGTERM drains (``drain()``) before it exits."""
+    """A uvicorn server whose first SIGTERM drains (``drain()``) before it exits, and
+    whose SIGINT or second SIGTERM ends the drain at once (``end_drain()``)."""
 
-    def __init__(self, config: uvicorn.Config, drain: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain: Callable[[], Awaitable[None]],
+        end_drain: Callable[[], None],
+    ) -> None:
         super().__init__(config)
         self._drain = drain
+        self._end_drain = end_drain
         self.draining = False
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -37,19 +58,32 @@ class DrainingServer(uvicorn.Server):
         """Whether the service has begun to stop: draining, or exiting."""
         return self.draining or self.should_exit
 
+    @property
+    def exit_status(self) -> int:
+        """The process's exit status once ``run`` returned: 130 when SIGINT stopped it."""
+        return SIGINT_EXIT_STATUS if signal.SIGINT in self._captured_signals else 0
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:
+            # uvicorn says where it listens only for sockets it bound itself.
+            self._log_started_message(sockets)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if sig != signal.SIGTERM or self.draining or self.should_exit:
-            super().handle_exit(sig, frame)
-            return
-        self._captured_signals.append(sig)
-        self.draining = True
         loop = None
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()  # a signal handler runs on the loop's thread
-        if loop is None:
-            self.should_exit = True
+        if sig == signal.SIGTERM and not self.stopping and loop is not None:
+            self._captured_signals.append(sig)
+            self.draining = True
+            loop.call_soon_threadsafe(self._begin_drain)
             return
-        loop.call_soon_threadsafe(self._begin_drain)
+        if loop is not None and not self.should_exit:
+            # Stop now: the drain under way (or the one the app's shutdown would start)
+            # waits for no run. A signal after this one is uvicorn's force exit.
+            loop.call_soon_threadsafe(self._end_drain)
+            logger.info("%s: stopping now", signal.Signals(sig).name)
+        super().handle_exit(sig, frame)
 
     def _begin_drain(self) -> None:
         logger.info("SIGTERM: draining (no new runs; running ones may finish)")
@@ -61,3 +95,87 @@ class DrainingServer(uvicorn.Server):
         except Exception:
             logger.exception("drain failed; stopping now")
         self.should_exit = True
+
+
+class AddressInUse(StartupRefused):
+    """The address the service is to listen on is taken."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port``, not yet listening (uvicorn listens once
+    the app has started, so until then a client is refused, not left waiting).
+
+    Raises AddressInUse, or StartupRefused for another reason the address cannot be had.
+    """
+    address = host.strip("[]")  # an IPv6 literal may come bracketed, as in a URL
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # As uvicorn and asyncio do: a restart may rebind while old connections linger.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+    except OSError as error:
+        listener.close()
+        where = f"[{address}]:{port}" if family == socket.AF_INET6 else f"{address}:{port}"
+        if error.errno == errno.EADDRINUSE:
+            raise AddressInUse(
+                f"cannot listen on {where}: the address is in use (another kedro-runs, or "
+                "another program); stop it or pass another --port"
+            ) from None
+        raise StartupRefused(f"cannot listen on {where}: {error.strerror}") from None
+    return listener
+
+
+# Descriptors the service needs besides its connections: worker pipes, the store, logs.
+_DESCRIPTOR_RESERVE = 256
+
+
+def ensure_descriptors(max_connections: int) -> None:
+    """Raise the soft limit on open files so that ``max_connections`` connections and
+    the service's own descriptors fit, as far as the hard limit allows (a warning says
+    when it does not: past it, accepting a connection fails and uvicorn drops it)."""
+    needed = max_connections + _DESCRIPTOR_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        if wanted < needed:
+            logger.warning(
+                "open-file limit %d is below max_connections + %d; lower max_connections",
+                wanted,
+                _DESCRIPTOR_RESERVE,
+            )
+
+
+class QuietStartupRefusals:
+    """ASGI wrapper: a start-up refused for a known reason (StartupRefused) reaches
+    uvicorn without the traceback Starlette attaches, and is kept in ``refusal`` for the
+    command line to print as one line. Any other start-up failure passes unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.refusal: StartupRefused | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def holding_send(message: Message) -> None:
+            # Starlette sends "startup.failed" with the traceback, then re-raises: hold
+            # the message until the exception says which it is.
+            if message["type"] == "lifespan.startup.failed":
+                held.append(message)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, holding_send)
+        except StartupRefused as refusal:
+            self.refusal = refusal
+            await send({"type": "lifespan.startup.failed", "message": ""})
+        except BaseException:
+            for message in held:
+                await send(message)
+            raise

@@ -144,6 +144,23 @@ class Settings(BaseSettings):
         float,
         Field(gt=0, le=3600, description="A request body must have arrived within this (408)."),
     ] = 30.0
+    header_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Request headers must have arrived within this after the connection "
+            "opened or its previous response ended (408, or a close when nothing came).",
+        ),
+    ] = 10.0
+    max_connections: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Open connections at most; one past this is answered 503 and closed.",
+        ),
+    ] = 512
     sse_heartbeat_seconds: Annotated[
         float, Field(gt=0, le=60, description="Comment heartbeat interval of event streams.")
     ] = 15.0
@@ -192,6 +209,14 @@ class Settings(BaseSettings):
         bool,
         Field(description="Allow listening beyond loopback without API keys."),
     ] = False
+    allowed_hosts: Annotated[
+        list[Annotated[str, StringConstraints(max_length=255)]],
+        Field(
+            max_length=100,
+            description="Without API keys, the Host names served besides loopback ones "
+            "(localhost, *.localhost, 127.0.0.1, [::1]); `*` serves any. Ignored with keys.",
+        ),
+    ] = []
     cors_origins: Annotated[
         list[Annotated[str, StringConstraints(max_length=255)]],
         Field(max_length=100, description="Origins allowed by CORS. Default: none (CORS off)."),
