@@ -16,12 +16,18 @@ from conftest import ServiceProcess
 LONG_DRAIN = {"KEDRO_RUNS_DRAIN_SECONDS": "60"}
 
 
-def _stop_with(service: ServiceProcess, *signals: signal.Signals) -> tuple[int, float]:
-    """Send ``signals`` (0.5 s apart, the first once draining shows); the exit status
-    and the seconds from the last signal to the exit."""
+def _stop_with(
+    service: ServiceProcess, *signals: signal.Signals, group: bool = False
+) -> tuple[int, float]:
+    """Send ``signals`` (0.5 s apart, the first once draining shows) to the service, or
+    with ``group`` to its whole process group, workers too (as Ctrl-C in a terminal
+    does); the exit status and the seconds from the last signal to the exit."""
     assert service.process is not None
     for number, sent in enumerate(signals):
-        service.process.send_signal(sent)
+        if group:
+            os.killpg(service.process.pid, sent)
+        else:
+            service.process.send_signal(sent)
         if number + 1 < len(signals):
             deadline = time.monotonic() + 10
             while service.client.get("/readyz").status_code == 200:
@@ -67,10 +73,10 @@ def test_a_second_sigterm_ends_the_drain_at_once_and_exits_0(project: Path) -> N
     _assert_stopped_as_shutdown_does(project, once, retried)
 
 
-def test_sigint_stops_at_once_and_exits_130(project: Path) -> None:
+def test_ctrl_c_stops_at_once_and_exits_130(project: Path) -> None:
     service = ServiceProcess(project, workers=2, env=LONG_DRAIN).start()
     once, retried = _stuck_runs(service)
-    status, seconds = _stop_with(service, signal.SIGINT)
+    status, seconds = _stop_with(service, signal.SIGINT, group=True)
     assert status == 130
     assert seconds < 15, f"SIGINT took {seconds:.1f} s (drain is 60 s)"
     log = service.log_path.read_text()
