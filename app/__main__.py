@@ -183,7 +183,7 @@ def _run_server(settings: Any, listener: Any) -> int:
 
     from app.connections import guarded_protocol
     from app.main import create_app
-    from app.serving import DrainingServer, QuietStartupRefusals
+    from app.serving import GRACE_SECONDS, DrainingServer, QuietStartupRefusals
 
     app = create_app(settings)
 
@@ -205,8 +205,8 @@ def _run_server(settings: Any, listener: Any) -> int:
         http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
         log_level=settings.log_level,
         access_log=False,
-        # Requests still open when uvicorn stops (after the drain) get 10 s to end.
-        timeout_graceful_shutdown=10,
+        # Requests still open when uvicorn stops (after the drain) get this long to end.
+        timeout_graceful_shutdown=GRACE_SECONDS,
     )
     server = DrainingServer(config, drain, end_drain)
     # Readiness and submissions answer 503 from the first SIGTERM; event streams end then

@@ -35,6 +35,10 @@ logger = logging.getLogger("kedro_runs")
 # What a shell reports for a process that ended on Ctrl-C (128 + SIGINT): callers and
 # scripts can tell "stopped by Ctrl-C" from a clean stop (0) and from a failure (1, 2).
 SIGINT_EXIT_STATUS = 128 + signal.SIGINT
+# After a second signal, how long requests still open (a POST /run waiting for its run)
+# may go on before they are cancelled; otherwise GRACE_SECONDS.
+GRACE_SECONDS = 10
+STOP_NOW_GRACE_SECONDS = 1
 
 
 class DrainingServer(uvicorn.Server):
@@ -80,10 +84,18 @@ class DrainingServer(uvicorn.Server):
             return
         if loop is not None and not self.should_exit:
             # Stop now: the drain under way (or the one the app's shutdown would start)
-            # waits for no run. A signal after this one is uvicorn's force exit.
+            # waits for no run, and requests still open get a second, not ten. A signal
+            # after this one is uvicorn's force exit.
             loop.call_soon_threadsafe(self._end_drain)
+            self.config.timeout_graceful_shutdown = STOP_NOW_GRACE_SECONDS
             logger.info("%s: stopping now", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn waits for open requests before the app's shutdown: long polls must
+        # answer now, not when their wait is up (the drain, if any, is over by now).
+        self._end_drain()
+        await super().shutdown(sockets)
 
     def _begin_drain(self) -> None:
         logger.info("SIGTERM: draining (no new runs; running ones may finish)")
