@@ -200,7 +200,7 @@ def _run_server(settings: Any, listener: Any) -> int:
     served = QuietStartupRefusals(app)
     config = uvicorn.Config(
         served,
-        host=settings.host,
+        host=settings.host.strip("[]"),  # only for uvicorn's "running on" line
         port=listener.getsockname()[1],
         http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
         log_level=settings.log_level,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -249,6 +250,17 @@ class Settings(BaseSettings):
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"cors_origins: {origin!r} is not an http(s) origin")
+        return self
+
+    @model_validator(mode="after")
+    def _allowed_hosts_are_names(self) -> Settings:
+        for host in self.allowed_hosts:
+            if host != "*" and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", host):
+                # A URL, a port or a pattern would never match a Host and fail silently.
+                raise ValueError(
+                    f"allowed_hosts: {host!r} is not a host name (no scheme, port or "
+                    "pattern; `*` alone allows any)"
+                )
         return self
 
     @property

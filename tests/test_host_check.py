@@ -12,6 +12,7 @@ import pytest
 from conftest import ServiceProcess
 
 from app.api.host_check import HostCheckMiddleware, host_name, is_rebinding_proof
+from app.settings import Settings
 
 SERVED = [
     "localhost",
@@ -56,6 +57,13 @@ def test_only_addresses_and_localhost_names_are_rebinding_proof() -> None:
     assert [h for h in SERVED if not rule.allows(h)] == []
     assert [h for h in REFUSED if rule.allows(h)] == []
     assert not is_rebinding_proof("kedro.internal")
+
+
+def test_allowed_hosts_must_be_names() -> None:
+    assert Settings(allowed_hosts=["kedro.internal", "runs", "*"]).allowed_hosts
+    for bad in ("http://kedro.internal", "kedro.internal:8000", "*.example.com", ""):
+        with pytest.raises(ValueError, match="not a host name"):
+            Settings(allowed_hosts=[bad])
 
 
 @pytest.fixture(scope="module")
