@@ -113,9 +113,11 @@ class AddressInUse(StartupRefused):
     """The address the service is to listen on is taken."""
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host``:``port``, not yet listening (uvicorn listens once
-    the app has started, so until then a client is refused, not left waiting).
+def bind_listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A TCP socket listening on ``host``:``port``, for uvicorn to serve once the app has
+    started; connections that arrive meanwhile wait in the kernel's backlog. Listening at
+    once, not only bound, makes the port ours: on Linux two sockets with SO_REUSEADDR may
+    both bind a port nobody listens on, and the second would fail only after start-up.
 
     Raises AddressInUse, or StartupRefused for another reason the address cannot be had.
     """
@@ -126,6 +128,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
         # As uvicorn and asyncio do: a restart may rebind while old connections linger.
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((address, port))
+        listener.listen(backlog)
     except OSError as error:
         listener.close()
         where = f"[{address}]:{port}" if family == socket.AF_INET6 else f"{address}:{port}"
