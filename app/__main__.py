@@ -158,7 +158,8 @@ def _write_openapi(output: Path) -> int:
 def _serve(settings: Any) -> int:
     from app.errors import StartupRefused
     from app.kedro_bridge.project import check_location
-    from app.serving import bind_listener, ensure_descriptors
+    from app.main import create_app
+    from app.serving import bind_listener, ensure_descriptors, serve
     from app.wiring import project_location
 
     try:
@@ -175,51 +176,7 @@ def _serve(settings: Any) -> int:
     # Make those no-ops, so a stop exits with the status DrainingServer says.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     signal.signal(signal.SIGINT, lambda _signum, _frame: None)
-    return _run_server(settings, listener)
-
-
-def _run_server(settings: Any, listener: Any) -> int:
-    import uvicorn
-
-    from app.connections import guarded_protocol
-    from app.main import create_app
-    from app.serving import GRACE_SECONDS, DrainingServer, QuietStartupRefusals
-
-    app = create_app(settings)
-
-    async def drain() -> None:
-        service = getattr(app.state, "run_service", None)
-        if service is not None:  # not yet started: nothing to drain
-            await service.drain(settings.drain_seconds)
-
-    def end_drain() -> None:
-        service = getattr(app.state, "run_service", None)
-        if service is not None:
-            service.end_drain()
-
-    served = QuietStartupRefusals(app)
-    config = uvicorn.Config(
-        served,
-        host=settings.host.strip("[]"),  # only for uvicorn's "running on" line
-        port=listener.getsockname()[1],
-        http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
-        log_level=settings.log_level,
-        access_log=False,
-        # Requests still open when uvicorn stops (after the drain) get this long to end.
-        timeout_graceful_shutdown=GRACE_SECONDS,
-    )
-    server = DrainingServer(config, drain, end_drain)
-    # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
-    # too, so they never hold the shutdown up.
-    app.state.shutting_down = lambda: server.stopping
-    try:
-        server.run(sockets=[listener])
-    except SystemExit:
-        if served.refusal is None:
-            raise
-        print(f"kedro-runs: {served.refusal}", file=sys.stderr)
-        return served.refusal.exit_code
-    return server.exit_status
+    return serve(create_app(settings), settings, listener)
 
 
 if __name__ == "__main__":

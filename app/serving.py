@@ -22,13 +22,17 @@ import logging
 import resource
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.connections import guarded_protocol
 from app.errors import StartupRefused
+from app.settings import Settings
 
 logger = logging.getLogger("kedro_runs")
 
@@ -194,3 +198,43 @@ class QuietStartupRefusals:
             for message in held:
                 await send(message)
             raise
+
+
+def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
+    """Serve ``app`` on ``listener`` (from ``bind_listener``) until a signal stops it;
+    the process's exit status: 0 after SIGTERM, 130 after SIGINT, or the refusal's when
+    start-up was refused (printed as one line on stderr)."""
+
+    async def drain() -> None:
+        service = getattr(app.state, "run_service", None)
+        if service is not None:  # not yet started: nothing to drain
+            await service.drain(settings.drain_seconds)
+
+    def end_drain() -> None:
+        service = getattr(app.state, "run_service", None)
+        if service is not None:
+            service.end_drain()
+
+    served = QuietStartupRefusals(app)
+    config = uvicorn.Config(
+        served,
+        host=settings.host.strip("[]"),  # only for uvicorn's "running on" line
+        port=listener.getsockname()[1],
+        http=guarded_protocol(settings.header_timeout_seconds, settings.max_connections),
+        log_level=settings.log_level,
+        access_log=False,
+        # Requests still open when uvicorn stops (after the drain) get this long to end.
+        timeout_graceful_shutdown=GRACE_SECONDS,
+    )
+    server = DrainingServer(config, drain, end_drain)
+    # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
+    # too, so they never hold the shutdown up.
+    app.state.shutting_down = lambda: server.stopping
+    try:
+        server.run(sockets=[listener])
+    except SystemExit:
+        if served.refusal is None:
+            raise
+        print(f"kedro-runs: {served.refusal}", file=sys.stderr)
+        return served.refusal.exit_code
+    return server.exit_status
