@@ -156,7 +156,7 @@ def _write_openapi(output: Path) -> int:
 
 
 def _serve(settings: Any) -> int:
-    from app.errors import StartupRefused
+    from app.errors import ProjectError, StartupRefused
     from app.kedro_bridge.project import check_location
     from app.main import create_app
     from app.serving import bind_listener, ensure_descriptors, serve
@@ -164,12 +164,16 @@ def _serve(settings: Any) -> int:
 
     try:
         check_location(project_location(settings))
+    except ProjectError as error:
+        print(f"kedro-runs: {error}", file=sys.stderr)
+        return 2
+    try:
         # Before anything starts (no store opened, no worker spawned): a taken port is
         # one line and a quick exit.
         listener = bind_listener(settings.host, settings.port)
     except StartupRefused as refusal:
         print(f"kedro-runs: {refusal}", file=sys.stderr)
-        return refusal.exit_code
+        return 1
     ensure_descriptors(settings.max_connections)
     # uvicorn runs the lifespan shutdown (which records interrupted runs), then
     # re-raises the signals it caught with the handlers that were in place before it.

@@ -136,15 +136,11 @@ class QueueFull(RetryLater):
 
 
 class StartupRefused(Exception):
-    """The service cannot start, for a reason its message says in one line (its port or
-    its store is taken, its project cannot be opened). Raised at start-up, never to a
-    caller; the command line prints the message, without a traceback, and exits with
-    ``exit_code``."""
-
-    exit_code: int = 1
+    """The service cannot start, for a reason its message says in full in one line (its
+    port or its store is taken). Raised at start-up, never to a caller; the command line
+    prints the message, without a traceback, and exits 1."""
 
 
-class ProjectError(StartupRefused):
-    """The Kedro project cannot be opened. Raised at start-up, never to a caller."""
-
-    exit_code = 2  # as for invalid settings: the operator named the wrong thing
+class ProjectError(Exception):
+    """The Kedro project cannot be opened. Raised at start-up, never to a caller. Not a
+    StartupRefused: when the project's own code fails, the traceback is what says where."""

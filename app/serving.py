@@ -202,7 +202,7 @@ class QuietStartupRefusals:
 
 def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
     """Serve ``app`` on ``listener`` (from ``bind_listener``) until a signal stops it;
-    the process's exit status: 0 after SIGTERM, 130 after SIGINT, or the refusal's when
+    the process's exit status: 0 after SIGTERM, 130 after SIGINT, or 1 when
     start-up was refused (printed as one line on stderr)."""
 
     async def drain() -> None:
@@ -236,5 +236,5 @@ def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
         if served.refusal is None:
             raise
         print(f"kedro-runs: {served.refusal}", file=sys.stderr)
-        return served.refusal.exit_code
+        return 1
     return server.exit_status
