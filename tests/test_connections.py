@@ -92,7 +92,7 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_while_others_are_served(
     assert b"application/problem+json" in reply
     assert b"header-timeout" in reply
     assert elapsed < HEADER_TIMEOUT + 3, f"cut off after {elapsed:.1f} s"
-    assert served_meanwhile >= 2  # a normal client was answered while it trickled
+    assert served_meanwhile >= 1  # a normal client was answered while it trickled
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_a_word(
