@@ -182,49 +182,38 @@ def _write_openapi(output: Path, *, keys: bool) -> int:
 
 
 def _serve(settings: Any) -> int:
-    import uvicorn
-
-    from app.errors import ProjectError
+    from app.errors import ProjectError, StartupRefused
     from app.kedro_bridge.project import check_location, check_requirements
     from app.main import create_app
-    from app.serving import DrainingServer
+    from app.serving import bind_listener, ensure_descriptors, serve
     from app.wiring import project_location
 
     try:
         check_location(project_location(settings))
-        # Here, not in the app's start-up, so a missing requirement is one line, no traceback.
-        check_requirements(project_location(settings))
     except ProjectError as error:
         print(f"kedro-runs: {error}", file=sys.stderr)
         return 2
+    try:
+        # Before anything else starts (no project imported, no store opened, no worker
+        # spawned): a taken port is one line and a quick exit.
+        listener = bind_listener(settings.host, settings.port)
+    except StartupRefused as refusal:
+        print(f"kedro-runs: {refusal}", file=sys.stderr)
+        return 1
+    try:
+        # Here, not in the app's start-up, so a missing requirement is one line, no traceback.
+        check_requirements(project_location(settings))
+    except ProjectError as error:
+        listener.close()
+        print(f"kedro-runs: {error}", file=sys.stderr)
+        return 2
+    ensure_descriptors(settings.max_connections)
     # uvicorn runs the lifespan shutdown (which records interrupted runs), then
-    # re-raises the SIGTERM it caught with the handler that was in place before it.
-    # Make that handler a no-op, so a clean shutdown exits 0.
+    # re-raises the signals it caught with the handlers that were in place before it.
+    # Make those no-ops, so a stop exits with the status DrainingServer says.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
-    app = create_app(settings)
-
-    async def drain() -> None:
-        service = getattr(app.state, "run_service", None)
-        if service is not None:  # not yet started: nothing to drain
-            await service.drain(settings.drain_seconds)
-
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            # Requests still open when uvicorn stops (after the drain) get 10 s to end.
-            timeout_graceful_shutdown=10,
-        ),
-        drain,
-    )
-    # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
-    # too, so they never hold the shutdown up.
-    app.state.shutting_down = lambda: server.stopping
-    server.run()
-    return 0
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    return serve(create_app(settings), settings, listener)
 
 
 if __name__ == "__main__":

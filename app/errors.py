@@ -135,5 +135,12 @@ class QueueFull(RetryLater):
     title = "Too many runs are queued"
 
 
+class StartupRefused(Exception):
+    """The service cannot start, for a reason its message says in full in one line (its
+    port or its store is taken). Raised at start-up, never to a caller; the command line
+    prints the message, without a traceback, and exits 1."""
+
+
 class ProjectError(Exception):
-    """The Kedro project cannot be opened. Raised at start-up, never to a caller."""
+    """The Kedro project cannot be opened. Raised at start-up, never to a caller. Not a
+    StartupRefused: when the project's own code fails, the traceback is what says where."""

@@ -16,6 +16,7 @@ from app import __version__
 from app.api import discovery, health, kedro_compat, runs, streams
 from app.api.auth import KeyRing, drop_key_requirements, requires_key
 from app.api.body_limit import BodyLimitMiddleware
+from app.api.host_check import ANY_HOST, HostCheckMiddleware
 from app.api.problems import add_problem_schema, install_problem_handlers
 from app.api.request_id import RequestIdMiddleware
 from app.plugins.metrics import HttpMetricsMiddleware, MetricsPlugin
@@ -65,6 +66,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.key_ring = KeyRing(settings.api_keys)
     metrics = MetricsPlugin()
     app.state.metrics = metrics
+    if not settings.api_keys and ANY_HOST not in settings.allowed_hosts:
+        # Innermost: size limits still answer first, and the refusal is counted in the
+        # metrics and carries a request id like any other answer.
+        app.add_middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

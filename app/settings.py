@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -158,6 +159,23 @@ class Settings(BaseSettings):
         float,
         Field(gt=0, le=3600, description="A request body must have arrived within this (408)."),
     ] = 30.0
+    header_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Request headers must have arrived within this after the connection "
+            "opened or its previous response ended (408, or a close when nothing came).",
+        ),
+    ] = 10.0
+    max_connections: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100_000,
+            description="Open connections at most; one past this is answered 503 and closed.",
+        ),
+    ] = 512
     sse_heartbeat_seconds: Annotated[
         float, Field(gt=0, le=60, description="Comment heartbeat interval of event streams.")
     ] = 15.0
@@ -210,6 +228,14 @@ class Settings(BaseSettings):
         bool,
         Field(description="Allow listening beyond loopback without API keys."),
     ] = False
+    allowed_hosts: Annotated[
+        list[Annotated[str, StringConstraints(max_length=255)]],
+        Field(
+            max_length=100,
+            description="Without API keys, the Host names served besides loopback ones "
+            "(localhost, *.localhost, 127.0.0.1, [::1]); `*` serves any. Ignored with keys.",
+        ),
+    ] = []
     cors_origins: Annotated[
         list[Annotated[str, StringConstraints(max_length=255)]],
         Field(max_length=100, description="Origins allowed by CORS. Default: none (CORS off)."),
@@ -242,6 +268,17 @@ class Settings(BaseSettings):
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"cors_origins: {origin!r} is not an http(s) origin")
+        return self
+
+    @model_validator(mode="after")
+    def _allowed_hosts_are_names(self) -> Settings:
+        for host in self.allowed_hosts:
+            if host != "*" and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", host):
+                # A URL, a port or a pattern would never match a Host and fail silently.
+                raise ValueError(
+                    f"allowed_hosts: {host!r} is not a host name (no scheme, port or "
+                    "pattern; `*` alone allows any)"
+                )
         return self
 
     @property

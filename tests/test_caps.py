@@ -179,7 +179,7 @@ def test_a_slow_loris_body_gets_408_and_blocks_nobody(project: Path) -> None:
     service.start()
     try:
         head = (
-            "POST /runs HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+            "POST /runs HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
             "content-length: 100\r\n\r\n"
         )
         with socket.create_connection(("127.0.0.1", service.port), timeout=10) as sock:

@@ -76,6 +76,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The request body is larger than the limit (1 MiB by default).",
         414: "The URL is longer than 32 KiB.",
         431: "The request headers are larger than 32 KiB in all.",
+        421: "The service has no API keys and the `Host` is not one it serves "
+        "(localhost, *.localhost, an IP address, or a name in `allowed_hosts`).",
         415: "The request body is compressed or otherwise encoded (`Content-Encoding`); "
         "send it as plain JSON.",
         500: "The service failed unexpectedly; the error is logged, not returned.",
@@ -98,7 +100,8 @@ def add_problem_schema(schema: dict[str, Any], own_422: frozenset[str] = frozens
     Problem schema; every 422 is problem+json (FastAPI would document its own body),
     except on the operations named in ``own_422``, whose routes document their 422
     themselves (Kedro's ``POST /run`` and ``GET /snapshot``); every operation may answer
-    500, every one behind the API key 401, and every operation with a body 400 and 413."""
+    421 (without keys) and 500, every one behind the API key 401, and every operation
+    with a body 400 and 413."""
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.update(problem.pop("$defs", {}))
@@ -106,7 +109,7 @@ def add_problem_schema(schema: dict[str, Any], own_422: frozenset[str] = frozens
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            statuses = [414, 431, 500]
+            statuses = [414, 421, 431, 500]
             if "security" in operation:
                 statuses.append(401)
             if "422" in responses:

@@ -192,6 +192,15 @@ class RunService:
         while self._queue.running_count and loop.time() < self._drain_deadline:
             await self.event_signal.wait(_ANY_RUN_ENDED, 0.1)
 
+    def end_drain(self) -> None:
+        """Spend the rest of the drain budget now (a second SIGTERM, or SIGINT, or the
+        server closing its connections): take no new runs; a drain under way returns
+        within its next poll (0.1 s), a later ``drain`` or ``stop`` waits for no run, and
+        long polls answer now, with the run as it is. Call it on the event loop's thread."""
+        self._draining = True
+        self._drain_deadline = asyncio.get_running_loop().time()
+        self._finish_waiters.wake()
+
     async def _recover_interrupted(
         self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST
     ) -> None:

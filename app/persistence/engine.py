@@ -11,6 +11,8 @@ from typing import IO, Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from app.errors import StartupRefused
+
 
 def open_engine(url: str, *, writer: bool) -> Engine:
     """An engine for ``url``. SQLite files get WAL, a busy timeout and foreign keys;
@@ -70,7 +72,7 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-class StoreInUse(Exception):
+class StoreInUse(StartupRefused):
     """Another kedro-runs process already owns this SQLite store."""
 
 

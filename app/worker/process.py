@@ -38,7 +38,13 @@ class WorkerConfig:
 
 def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> None:
     """Entry point of a worker process. Never returns normally."""
+    import signal
+
     from app.kedro_bridge.execution import RunExecutor
+
+    # Ctrl-C in a terminal signals the whole process group. What it means is the API
+    # process's to decide (stop at once, record the runs interrupted); it then stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     send_lock = threading.Lock()
 
