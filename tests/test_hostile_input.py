@@ -493,7 +493,7 @@ def test_a_relative_local_location_is_refused(tmp_path: Path, location: str) -> 
 
 
 def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> None:
-    from app.kedro_bridge.inspector import _normalise
+    from app.kedro_bridge.resolved_catalog import normalise
 
     target = tmp_path / "data" / "stage.txt"
     target.parent.mkdir()
@@ -509,7 +509,7 @@ def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> N
         f"{tmp_path}/data/../data/stage.txt",
         f"{link}/stage.txt",
     ]
-    assert {_normalise(spelling) for spelling in spellings} == {os.path.realpath(target)}
+    assert {normalise(spelling) for spelling in spellings} == {os.path.realpath(target)}
 
 
 def test_a_moved_location_stays_under_what_params_do_not_choose(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from app.domain.redaction import redact
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
-    from app.kedro_bridge.inspector import _Catalog
+    from app.kedro_bridge.resolved_catalog import ResolvedCatalog
 
 
 def summarise(name: str, pipeline: Pipeline) -> PipelineSummary:
@@ -86,7 +86,7 @@ def datasets(config: dict[str, Any]) -> list[DatasetInfo]:
     return entries
 
 
-def plan_detail(pipeline: Pipeline, catalog: _Catalog) -> PlanDetail:
+def plan_detail(pipeline: Pipeline, catalog: ResolvedCatalog) -> PlanDetail:
     """Nodes in order, the inputs no selected node produces (and whether each exists
     now, for local files), the outputs written, and the parameters read."""
     produced = pipeline.all_outputs()

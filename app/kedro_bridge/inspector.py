@@ -14,17 +14,16 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.redaction import redact
-from app.domain.runs import Footprint, RunPlan, RunSpec
+from app.domain.runs import RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound, ServiceUnavailable
-from app.kedro_bridge import catalog_guard, config_reach, discovery, missing_outputs
+from app.kedro_bridge import catalog_guard, config_reach, discovery, missing_outputs, selection
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
+from app.kedro_bridge.resolved_catalog import ResolvedCatalog, run_plan
 from app.kedro_bridge.runners import RUNNERS
 from app.kedro_bridge.suggestions import Suggestions, close_matches
 
@@ -32,18 +31,6 @@ if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
 
 logger = logging.getLogger("kedro_runs.inspector")
-
-_MEMORY_TYPES = ("MemoryDataset", "SharedMemoryDataset")
-_RUNTIME_PATTERNS = {"{default}": {"type": "kedro.io.MemoryDataset"}}
-
-
-@dataclass(frozen=True)
-class DatasetLocation:
-    """Where a dataset lives, as far as conflicts are concerned."""
-
-    key: str | None  # None: in memory, touches nothing shared
-    versioned: bool
-    type: str | None
 
 
 class KedroInspector:
@@ -75,7 +62,7 @@ class KedroInspector:
         self._params_free_credentials = "credentials" not in reach
         # The catalog and parameters as the project defines them, with no caller params.
         self._default_catalog_config = self._catalog_config(None)
-        self._default_catalog = _Catalog(self._default_catalog_config, location.project_path)
+        self._default_catalog = ResolvedCatalog(self._default_catalog_config, location.project_path)
         self._default_credentials = (
             None
             if self._params_free_credentials
@@ -111,7 +98,7 @@ class KedroInspector:
         """Raises PipelineNotFound, with close matches."""
         if name not in self._pipelines:
             raise PipelineNotFound(
-                f"No pipeline named {name!r}{_hint(close_matches(name, self._pipelines))}"
+                f"No pipeline named {name!r}{selection.hint(close_matches(name, self._pipelines))}"
             )
         return discovery.detail(name, self._pipelines[name], self._parameters)
 
@@ -127,7 +114,7 @@ class KedroInspector:
             to_run = filtered
             if spec.only_missing_outputs:
                 to_run = missing_outputs.pipeline_to_run(filtered, catalog.config, spec)
-            return _run_plan(filtered, catalog), discovery.plan_detail(to_run, catalog)
+            return run_plan(filtered, catalog), discovery.plan_detail(to_run, catalog)
 
     def snapshot(self, params: dict[str, Any] | None) -> Any:
         """Kedro's own project snapshot (``kedro.inspection``), resolved with ``params``."""
@@ -143,15 +130,15 @@ class KedroInspector:
             )
 
     def _plan(self, spec: RunSpec) -> RunPlan:
-        return _run_plan(*self._select(spec))
+        return run_plan(*self._select(spec))
 
-    def _select(self, spec: RunSpec) -> tuple[Pipeline, _Catalog]:
+    def _select(self, spec: RunSpec) -> tuple[Pipeline, ResolvedCatalog]:
         """The filtered pipeline ``spec`` selects and the catalog resolved with its params.
         Raises InvalidRunRequest."""
         # Hints for the first few unknown names of the whole request, none for the rest.
         suggestions = Suggestions()
         combined = self._combined_pipeline(spec, suggestions)
-        errors = _unknown_names(spec, combined, suggestions)
+        errors = selection.unknown_names(spec, combined, suggestions)
         if spec.runner not in RUNNERS:
             errors.append(
                 FieldError(
@@ -160,7 +147,7 @@ class KedroInspector:
                 )
             )
         catalog = self._catalog_for(spec)
-        errors += _load_version_errors(spec, combined, catalog, suggestions)
+        errors += selection.load_version_errors(spec, combined, catalog, suggestions)
         if catalog is not self._default_catalog:
             errors += catalog_guard.params_driven_errors(
                 combined.datasets(),
@@ -176,7 +163,7 @@ class KedroInspector:
             errors += config_reach.credentials_errors(moved, self._default_credentials)
         if errors:
             raise InvalidRunRequest("The run request does not fit this project.", errors)
-        return _filter(combined, spec), catalog
+        return selection.filter_pipeline(combined, spec), catalog
 
     def _combined_pipeline(self, spec: RunSpec, suggestions: Suggestions) -> Pipeline:
         from kedro.pipeline import Pipeline
@@ -200,10 +187,10 @@ class KedroInspector:
             raise InvalidRunRequest("Unknown pipeline.", errors)
         return combined
 
-    def _catalog_for(self, spec: RunSpec) -> _Catalog:
+    def _catalog_for(self, spec: RunSpec) -> ResolvedCatalog:
         if self._params_free_catalog or not spec.params:
             return self._default_catalog
-        return _Catalog(self._catalog_config(spec.params), self._location.project_path)
+        return ResolvedCatalog(self._catalog_config(spec.params), self._location.project_path)
 
     def _catalog_config(self, params: dict[str, Any] | None) -> dict[str, Any]:
         from kedro.framework.context.context import _convert_paths_to_absolute_posix
@@ -252,190 +239,3 @@ def _is_environment_failure(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
-
-
-class _Catalog:
-    """Resolved dataset locations, memoised per dataset name."""
-
-    def __init__(self, config: dict[str, Any], project_path: Path) -> None:
-        from kedro.io.catalog_config_resolver import CatalogConfigResolver
-
-        self.config = config  # as resolved: absolute paths, credentials hidden
-        self._resolver = CatalogConfigResolver(config, default_runtime_patterns=_RUNTIME_PATTERNS)
-        self._project_path = project_path
-        self._cache: dict[str, DatasetLocation] = {}
-        self._resolved: dict[str, catalog_guard.ResolvedDataset] = {}
-
-    def resolved(self, name: str) -> catalog_guard.ResolvedDataset:
-        """Where dataset ``name`` lives as configured, and what chooses its behaviour."""
-        if name not in self._resolved:
-            if name == "parameters" or name.startswith("params:"):
-                self._resolved[name] = catalog_guard.ResolvedDataset((), ())
-            else:
-                config = self._resolver.resolve_pattern(name)
-                self._resolved[name] = catalog_guard.ResolvedDataset.of(config)
-        return self._resolved[name]
-
-    def locate(self, name: str) -> DatasetLocation:
-        if name not in self._cache:
-            self._cache[name] = self._locate(name)
-        return self._cache[name]
-
-    def _locate(self, name: str) -> DatasetLocation:
-        if name == "parameters" or name.startswith("params:"):
-            return DatasetLocation(None, False, None)
-        config = self._resolver.resolve_pattern(name)
-        type_name = str(config.get("type", ""))
-        if not type_name or type_name.rsplit(".", 1)[-1] in _MEMORY_TYPES:
-            return DatasetLocation(None, False, type_name or None)
-        target = _target(config)
-        key = _normalise(str(target)) if target else f"dataset:{name}"
-        return DatasetLocation(key, bool(config.get("versioned")), type_name)
-
-
-def _target(config: dict[str, Any]) -> object:
-    """The file or directory a dataset config points at; wrappers (CachedDataset,
-    PartitionedDataset, ...) may hold it in a nested ``dataset`` config."""
-    target = config.get("filepath") or config.get("path")
-    nested = config.get("dataset")
-    if not target and isinstance(nested, dict):
-        return _target(nested)
-    return target
-
-
-def _normalise(target: str) -> str:
-    """The key two runs touching the same location share: the guard's reading of the
-    protocol, so every spelling of a local file is one key."""
-    protocol, path = catalog_guard.split_protocol(target)
-    if protocol == "file":
-        return catalog_guard.local_key(path)
-    # Keys are stored with the run: keep scheme, host and path, never credentials.
-    parts = urlsplit(target)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _run_plan(filtered: Pipeline, catalog: _Catalog) -> RunPlan:
-    return RunPlan(
-        nodes=tuple(node.name for node in filtered.nodes),
-        footprint=_footprint(filtered, catalog),
-    )
-
-
-def _filter(combined: Pipeline, spec: RunSpec) -> Pipeline:
-    try:
-        return combined.filter(
-            tags=spec.tags or None,
-            from_nodes=spec.from_nodes or None,
-            to_nodes=spec.to_nodes or None,
-            node_names=spec.node_names or None,
-            from_inputs=spec.from_inputs or None,
-            to_outputs=spec.to_outputs or None,
-            node_namespaces=spec.namespaces or None,
-        )
-    except ValueError as error:
-        raise InvalidRunRequest(
-            "The filters select no node.",
-            [
-                FieldError(
-                    ("body",),
-                    f"the filters select no node of the pipeline: {redact(str(error))}",
-                    "empty_selection",
-                )
-            ],
-        ) from error
-
-
-def _unknown_names(spec: RunSpec, pipeline: Pipeline, suggestions: Suggestions) -> list[FieldError]:
-    node_names = {node.name for node in pipeline.nodes}
-    tags = set().union(*(node.tags for node in pipeline.nodes)) if pipeline.nodes else set()
-    namespaces = {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
-    datasets = pipeline.datasets()
-    checks: list[tuple[str, Iterable[str], set[str], str]] = [
-        ("node_names", spec.node_names, node_names, "node"),
-        ("from_nodes", spec.from_nodes, node_names, "node"),
-        ("to_nodes", spec.to_nodes, node_names, "node"),
-        ("tags", spec.tags, tags, "tag"),
-        ("namespaces", spec.namespaces, namespaces, "namespace"),
-        ("from_inputs", spec.from_inputs, datasets, "dataset"),
-        ("to_outputs", spec.to_outputs, datasets, "dataset"),
-    ]
-    errors = []
-    for field_name, requested, known, what in checks:
-        for index, name in enumerate(requested):
-            if name not in known:
-                errors.append(
-                    FieldError(
-                        ("body", field_name, index),
-                        f"no {what} named {name!r} in the selected pipelines"
-                        f"{_hint(suggestions.for_name(name, known))}",
-                        f"unknown_{what}",
-                    )
-                )
-    return errors
-
-
-def _load_version_errors(
-    spec: RunSpec, pipeline: Pipeline, catalog: _Catalog, suggestions: Suggestions
-) -> list[FieldError]:
-    datasets = pipeline.datasets()
-    errors = []
-    for name, version in spec.load_versions.items():
-        where = ("body", "load_versions", name)
-        if name not in datasets:
-            errors.append(
-                FieldError(
-                    where,
-                    f"no dataset named {name!r} in the selected "
-                    f"pipelines{_hint(suggestions.for_name(name, datasets))}",
-                    "unknown_dataset",
-                )
-            )
-        elif not catalog.locate(name).versioned:
-            errors.append(FieldError(where, f"dataset {name!r} is not versioned", "not_versioned"))
-        elif not _is_safe_version(version):
-            errors.append(
-                FieldError(
-                    where,
-                    "a version must be one non-empty path component (no '/', '\\', '..')",
-                    "bad_version",
-                )
-            )
-    return errors
-
-
-def _is_safe_version(version: str) -> bool:
-    return (
-        bool(version)
-        and version not in {".", ".."}
-        and not any(char in version for char in "/\\\x00")
-    )
-
-
-def _hint(matches: list[str]) -> str:
-    return f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
-
-
-def _namespace_prefixes(node: Any) -> list[str]:
-    if not node.namespace:
-        return []
-    parts = node.namespace.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _footprint(pipeline: Pipeline, catalog: _Catalog) -> Footprint:
-    reads: set[str] = set()
-    writes: set[str] = set()
-    versioned_writes: set[str] = set()
-    for node in pipeline.nodes:
-        for name in node.inputs:
-            location = catalog.locate(name)
-            if location.key:
-                reads.add(location.key)
-        for name in node.outputs:
-            location = catalog.locate(name)
-            if location.key:
-                (versioned_writes if location.versioned else writes).add(location.key)
-    return Footprint(frozenset(reads), frozenset(writes), frozenset(versioned_writes))

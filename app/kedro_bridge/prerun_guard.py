@@ -18,9 +18,9 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from app.kedro_bridge import catalog_guard
+from app.kedro_bridge.resolved_catalog import RUNTIME_PATTERNS
 
 # As the inspector resolves names no entry or pattern matches: in memory, nowhere on disk.
-_RUNTIME_PATTERNS = {"{default}": {"type": "kedro.io.MemoryDataset"}}
 
 Resolve = Callable[[str], catalog_guard.ResolvedDataset]
 
@@ -38,7 +38,7 @@ def guard_view(config: dict[str, Any]) -> Resolve:
         name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
         for name, entry in config.items()
     }
-    resolver = CatalogConfigResolver(hidden, default_runtime_patterns=_RUNTIME_PATTERNS)
+    resolver = CatalogConfigResolver(hidden, default_runtime_patterns=RUNTIME_PATTERNS)
     resolved: dict[str, catalog_guard.ResolvedDataset] = {}
 
     def resolve(name: str) -> catalog_guard.ResolvedDataset:
