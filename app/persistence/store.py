@@ -6,48 +6,24 @@ import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import OperationalError
 
-from app.domain.ports import (
-    AcknowledgeAttempt,
-    AppendEvent,
-    AppendLogs,
-    IdempotencyKey,
-    RecordOutputs,
-    RunPage,
-    StoredLogLine,
-    StoreWrite,
-    Transition,
-)
+from app.domain.ports import AppendEvent, IdempotencyKey, RunPage, StoredLogLine, StoreWrite
 from app.domain.reports import LogLine
 from app.domain.retention import PruneCounts
-from app.domain.runs import (
-    TERMINAL_STATUSES,
-    EventType,
-    FailureReason,
-    Footprint,
-    Run,
-    RunError,
-    RunEvent,
-    RunSpec,
-    RunStatus,
-    sources_of,
-)
+from app.domain.runs import EventType, Run, RunEvent, RunStatus
 from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import pruning
 from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
 from app.persistence.migrations import migrate
-from app.persistence.storable import storable_json, storable_optional, storable_text
+from app.persistence.rows import run_from_row, run_values
+from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
+from app.persistence.writes import WriteApplier
 
 STORAGE_FULL_RETRY_SECONDS = 30
-
-_TERMINAL_EVENTS = frozenset(
-    {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
-)
 
 
 class SqlRunStore:
@@ -58,10 +34,7 @@ class SqlRunStore:
         self._writer = open_engine(url, writer=True)
         self._reader = open_engine(url, writer=False)
         migrate(self._writer)
-        # The last event seq of each run written through this store. Writes come
-        # from one thread at a time, so this is exact; a run not seen yet is read
-        # from the table once.
-        self._last_seq: dict[str, int] = {}
+        self._writes = WriteApplier()
 
     def close(self) -> None:
         self._writer.dispose()
@@ -74,18 +47,18 @@ class SqlRunStore:
     def insert_run(
         self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
     ) -> None:
-        seqs_before = dict(self._last_seq)
-        self._last_seq[run.run_id] = 0  # a new run has no events yet
+        seqs_before = self._writes.sequences()
+        self._writes.new_run(run.run_id)
         try:
             self._insert_run(run, then, key)
         except BaseException as error:
-            self._last_seq = seqs_before
+            self._writes.restore(seqs_before)
             _raise_retry_later(error)
             raise
 
     def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
         with self._writer.begin() as connection:
-            connection.execute(runs.insert().values(_run_values(run)))
+            connection.execute(runs.insert().values(run_values(run)))
             connection.execute(
                 run_pipelines.insert(),
                 [
@@ -93,11 +66,11 @@ class SqlRunStore:
                     for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
                 ],
             )
-            self._append_event(
+            self._writes.append_event(
                 connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)
             )
             for write in then:
-                self._apply(connection, write)
+                self._writes.apply(connection, write)
             if key is not None:
                 principal, text = storable_text(key.principal), storable_text(key.key)
                 match = and_(
@@ -128,12 +101,12 @@ class SqlRunStore:
         return (row.body_hash, row.run_id) if row else None
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        seqs_before = dict(self._last_seq)
+        seqs_before = self._writes.sequences()
         try:
             with self._writer.begin() as connection:
-                return [self._apply(connection, write) for write in writes]
+                return [self._writes.apply(connection, write) for write in writes]
         except BaseException as error:
-            self._last_seq = seqs_before  # rolled back: so are the seqs it handed out
+            self._writes.restore(seqs_before)  # rolled back: so are the seqs it handed out
             _raise_retry_later(error)
             raise
 
@@ -158,7 +131,7 @@ class SqlRunStore:
     def get_run(self, run_id: str) -> Run | None:
         with self._reader.connect() as connection:
             row = connection.execute(select(runs).where(runs.c.run_id == run_id)).first()
-        return _run_from_row(row) if row else None
+        return run_from_row(row) if row else None
 
     def find_run_by_save_version(self, save_version: str) -> Run | None:
         """The run given ``save_version`` for its first attempt or its latest one."""
@@ -166,7 +139,7 @@ class SqlRunStore:
             for column in (runs.c.save_version, runs.c.attempt_save_version):  # indexed first
                 row = connection.execute(select(runs).where(column == save_version)).first()
                 if row is not None:
-                    return _run_from_row(row)
+                    return run_from_row(row)
         return None
 
     def list_runs(
@@ -192,7 +165,7 @@ class SqlRunStore:
             query = query.where(runs.c.save_version < before)
         with self._reader.connect() as connection:
             rows = connection.execute(query).all()
-        page = [_run_from_row(row) for row in rows[:limit]]
+        page = [run_from_row(row) for row in rows[:limit]]
         next_cursor = page[-1].save_version if len(rows) > limit else None
         return RunPage(page, next_cursor)
 
@@ -251,7 +224,7 @@ class SqlRunStore:
             .order_by(runs.c.save_version)
         )
         with self._reader.connect() as connection:
-            return [_run_from_row(row) for row in connection.execute(query)]
+            return [run_from_row(row) for row in connection.execute(query)]
 
     def last_save_version(self) -> str | None:
         with self._reader.connect() as connection:
@@ -259,60 +232,6 @@ class SqlRunStore:
             retried = connection.scalar(select(func.max(runs.c.attempt_save_version)))
         issued = [str(version) for version in (first, retried) if version is not None]
         return max(issued) if issued else None
-
-    def _apply(self, connection: Connection, write: StoreWrite) -> bool:
-        if isinstance(write, AppendEvent):
-            self._append_event(connection, write)
-            return True
-        if isinstance(write, AppendLogs):
-            _append_logs(connection, write)
-            return True
-        if isinstance(write, AcknowledgeAttempt):
-            active = [str(RunStatus.RUNNING), str(RunStatus.CANCELLING)]
-            result = connection.execute(
-                update(runs)
-                .where(and_(runs.c.run_id == write.run_id, runs.c.status.in_(active)))
-                .values(acknowledged_attempts=runs.c.attempts)
-            )
-            return bool(result.rowcount == 1)
-        if isinstance(write, RecordOutputs):
-            connection.execute(
-                update(runs)
-                .where(runs.c.run_id == write.run_id)
-                .values(outputs=storable_json(write.outputs))
-            )
-            return True
-        if not _transition(connection, write):
-            return False
-        self._append_event(
-            connection, AppendEvent(write.run_id, write.event, write.at, None, write.event_data)
-        )
-        return True
-
-    def _append_event(self, connection: Connection, event: AppendEvent) -> None:
-        last = self._last_seq.get(event.run_id)
-        if last is None:
-            last = int(
-                connection.scalar(
-                    select(func.coalesce(func.max(run_events.c.seq), 0)).where(
-                        run_events.c.run_id == event.run_id
-                    )
-                )
-                or 0
-            )
-        connection.execute(
-            run_events.insert().values(
-                run_id=event.run_id,
-                seq=last + 1,
-                type=str(event.type),
-                at=event.at,
-                node=storable_optional(event.node),
-                data=storable_json(event.data),
-            )
-        )
-        self._last_seq[event.run_id] = last + 1
-        if event.type in _TERMINAL_EVENTS:
-            self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
 
 
 def _raise_retry_later(error: BaseException) -> None:
@@ -329,109 +248,3 @@ def _raise_retry_later(error: BaseException) -> None:
             "The run store is unavailable; nothing was stored. Retry later.",
             retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
         ) from error
-
-
-def _append_logs(connection: Connection, logs: AppendLogs) -> None:
-    if logs.lines:
-        last = connection.scalar(
-            select(func.coalesce(func.max(run_logs.c.seq), 0)).where(
-                run_logs.c.run_id == logs.run_id
-            )
-        )
-        connection.execute(
-            run_logs.insert(),
-            [
-                {
-                    "run_id": logs.run_id,
-                    "seq": int(last or 0) + index,
-                    "at": line.at,
-                    "level": logging.getLevelName(line.level)
-                    if isinstance(logging.getLevelName(line.level), int)
-                    else logging.INFO,
-                    "logger": storable_text(line.logger[:255]),
-                    "node": storable_optional(line.node),
-                    "message": storable_text(line.message),
-                }
-                for index, line in enumerate(logs.lines, start=1)
-            ],
-        )
-    if logs.dropped:
-        connection.execute(
-            update(runs)
-            .where(runs.c.run_id == logs.run_id)
-            .values(logs_dropped=runs.c.logs_dropped + logs.dropped)
-        )
-
-
-def _transition(connection: Connection, move: Transition) -> bool:
-    values: dict[str, Any] = {"status": str(move.target)}
-    if move.target is RunStatus.RUNNING:
-        values["started_at"] = move.at
-        values["attempts"] = runs.c.attempts + 1
-    elif move.target is RunStatus.QUEUED:
-        values["attempt_save_version"] = move.save_version
-        if move.attempt_given_back:
-            values["attempts"] = runs.c.attempts - 1
-    elif move.target is RunStatus.CANCELLING:
-        values["cancel_requested_at"] = move.at
-    elif move.target in TERMINAL_STATUSES:
-        values["finished_at"] = move.at
-    if move.error is not None:
-        values.update(
-            failure_reason=str(move.error.reason),
-            error_type=storable_text(move.error.type),
-            error_message=storable_text(move.error.message),
-        )
-    # Conditional: only from a state the transition table allows, so two writers
-    # cannot both move the same run, and a terminal run never changes.
-    allowed = [str(status) for status in sources_of(move.target)]
-    result = connection.execute(
-        update(runs)
-        .where(and_(runs.c.run_id == move.run_id, runs.c.status.in_(allowed)))
-        .values(values)
-    )
-    return result.rowcount == 1
-
-
-def _run_values(run: Run) -> dict[str, Any]:
-    return {
-        "run_id": run.run_id,
-        "save_version": run.save_version,
-        "status": str(run.status),
-        "spec": storable_json(run.spec.to_record()),
-        "nodes": storable_json(list(run.nodes)),
-        "footprint": storable_json(run.footprint.to_record()),
-        "env": storable_optional(run.env),
-        "kedro_version": storable_text(run.kedro_version),
-        "project_commit": storable_optional(run.project_commit),
-        "queued_at": run.queued_at,
-        "owner": storable_text(run.owner),
-    }
-
-
-def _run_from_row(row: Row[Any]) -> Run:
-    error = None
-    if row.failure_reason is not None:
-        error = RunError(
-            FailureReason(row.failure_reason), row.error_type or "", row.error_message or ""
-        )
-    return Run(
-        run_id=row.run_id,
-        save_version=row.save_version,
-        status=RunStatus(row.status),
-        spec=RunSpec.from_record(json.loads(row.spec)),
-        nodes=tuple(json.loads(row.nodes)),
-        footprint=Footprint.from_record(json.loads(row.footprint)),
-        env=row.env,
-        kedro_version=row.kedro_version,
-        project_commit=row.project_commit,
-        queued_at=row.queued_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        cancel_requested_at=row.cancel_requested_at,
-        error=error,
-        owner=row.owner,
-        attempts=int(row.attempts),
-        attempt_save_version=row.attempt_save_version,
-        acknowledged_attempts=int(row.acknowledged_attempts),
-    )
