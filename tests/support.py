@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 PROJECT_TEMPLATE = Path(__file__).parent / "project"
 
@@ -45,3 +51,26 @@ def process_group(pgid: int) -> dict[int, list[str]]:
         if int(fields[2]) == pgid:
             members[int(entry.name)] = fields
     return members
+
+
+def counted(
+    work: Callable[[], T], counts: Callable[[FrameType, str], bool], *, lines: bool = False
+) -> tuple[T, int]:
+    """What ``work`` returns, and how many profiler events (calls, C calls, returns) it
+    made for which ``counts(frame, event)`` holds; with ``lines``, trace events instead
+    (a loop's body then counts once per turn). Work measured in steps, not seconds."""
+    seen = 0
+
+    def observe(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal seen
+        if counts(frame, event):
+            seen += 1
+        return observe if lines else None
+
+    install: Callable[[Any], None] = sys.settrace if lines else sys.setprofile
+    install(observe)
+    try:
+        result = work()
+    finally:
+        install(None)
+    return result, seen

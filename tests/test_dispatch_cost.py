@@ -4,10 +4,10 @@ exactly as the pairwise rule, and the work is counted in calls, not seconds."""
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
+
+from support import counted
 
 from app.domain.conflicts import FootprintIndex
 from app.domain.dispatch import DispatchQueue, QueuedRun
@@ -16,38 +16,13 @@ from app.domain.runs import Footprint
 
 def _calls_made(work: Callable[[], Any]) -> tuple[Any, int]:
     """What ``work`` returns, and how many Python and C function calls it made."""
-    calls = 0
-
-    def count(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal calls
-        if event in {"call", "c_call"}:
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        result = work()
-    finally:
-        sys.setprofile(None)
-    return result, calls
+    return counted(work, lambda frame, event: event in {"call", "c_call"})
 
 
 def _lines_run(work: Callable[[], Any]) -> tuple[Any, int]:
     """What ``work`` returns, and how many lines of Python it ran (a loop's body counts
     once per turn, where ``_calls_made`` sees no call)."""
-    lines = 0
-
-    def trace(frame: FrameType, event: str, arg: object) -> Any:
-        nonlocal lines
-        if event == "line":
-            lines += 1
-        return trace
-
-    sys.settrace(trace)
-    try:
-        result = work()
-    finally:
-        sys.settrace(None)
-    return result, lines
+    return counted(work, lambda frame, event: event == "line", lines=True)
 
 
 def _random_key(rng: random.Random) -> str:

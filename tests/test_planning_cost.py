@@ -3,7 +3,6 @@ unknown names get bounded "did you mean" work, and /healthz answers meanwhile.""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 
 import httpx
 from conftest import ServiceProcess
+from support import counted
 
 from app.kedro_bridge.suggestions import (
     MAX_NAMES_WITH_HINTS,
@@ -43,20 +43,12 @@ def register_pipelines() -> dict[str, Pipeline]:
 
 def _difflib_scores(work: Callable[[], Any]) -> tuple[Any, int]:
     """What ``work`` returns, and how many candidates difflib scored meanwhile."""
-    scored = 0
 
-    def count(frame: FrameType, event: str, arg: object) -> None:
-        nonlocal scored
+    def scores(frame: FrameType, event: str) -> bool:
         code = frame.f_code
-        if event == "call" and code.co_name == "set_seq1" and "difflib" in code.co_filename:
-            scored += 1
+        return event == "call" and code.co_name == "set_seq1" and "difflib" in code.co_filename
 
-    sys.setprofile(count)
-    try:
-        result = work()
-    finally:
-        sys.setprofile(None)
-    return result, scored
+    return counted(work, scores)
 
 
 def _hints_for(unknown: list[str], known: set[str]) -> list[list[str]]:
