@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import http
-import json
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from app.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -104,9 +103,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         """Answer ``status`` as a problem and close the connection. Only between
         requests: no response of the connection's may be under way."""
-        body = json.dumps(
-            {"type": PROBLEM_BASE + code, "title": title, "status": status, "detail": detail}
-        ).encode()
+        body = problem_body(status, code, title, detail)
         head = [
             f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
             f"content-type: {PROBLEM_MEDIA_TYPE}",

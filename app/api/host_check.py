@@ -15,12 +15,11 @@ browser always sends one. With API keys any ``Host`` is served: a page has no ke
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from app.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 
 ANY_HOST = "*"
 
@@ -79,18 +78,15 @@ class HostCheckMiddleware:
 
 async def _misdirected(scope: Scope, send: Send, host: str) -> None:
     quoted = host if len(host) <= 255 else host[:254] + "…"
-    body = json.dumps(
-        {
-            "type": PROBLEM_BASE + "host-not-allowed",
-            "title": "Host not served",
-            "status": 421,
-            "detail": f"This service has no API keys, so it answers only requests for "
-            f"localhost, *.localhost or an IP address, not for {quoted!r}: a web page "
-            "could reach it under such a name (DNS rebinding). Add the name to "
-            "allowed_hosts, or configure api_keys.",
-            "instance": scope.get("path"),
-        }
-    ).encode()
+    body = problem_body(
+        421,
+        "host-not-allowed",
+        "Host not served",
+        f"This service has no API keys, so it answers only requests for localhost, "
+        f"*.localhost or an IP address, not for {quoted!r}: a web page could reach it under "
+        "such a name (DNS rebinding). Add the name to allowed_hosts, or configure api_keys.",
+        scope.get("path"),
+    )
     await send(
         {
             "type": "http.response.start",

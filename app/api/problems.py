@@ -221,3 +221,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             "The service failed to handle this request; it has been logged.",
             instance=request.url.path,
         )
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, instance: str | None = None
+) -> bytes:
+    """A problem as the bytes of its body, as ``problem_response`` renders it, for answers
+    sent below the app (a raw ASGI middleware, or the HTTP protocol itself). ``detail``
+    and ``instance`` are the service's own words here, not masked again."""
+    problem = Problem(
+        type=PROBLEM_BASE + code,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        errors=None,
+    )
+    return problem.model_dump_json(exclude_none=True).encode()
