@@ -120,6 +120,32 @@ def test_a_store_file_has_one_owner(tmp_path: Path) -> None:
     SqlRunStore(url).close()  # free again once the owner closed it
 
 
+def test_every_spelling_of_a_store_file_has_the_one_owner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "state" / "runs.db"
+    owner = SqlRunStore(f"sqlite:///{database}")
+    (tmp_path / "link.db").symlink_to(database)
+    (tmp_path / "linked-state").symlink_to(database.parent)
+    monkeypatch.chdir(tmp_path)  # so relative spellings can be tried; no stray files here
+    spellings = [
+        f"sqlite:///{tmp_path / 'link.db'}",
+        f"sqlite:///{tmp_path / 'linked-state' / 'runs.db'}",
+        f"sqlite:///{tmp_path}/./state/../state/runs.db",
+        "sqlite:///state/runs.db",
+        f"sqlite:///file:{database}?uri=true",
+        f"sqlite:///file:{database}?mode=rw&uri=true",
+        "sqlite:///file:state/runs.db?uri=true",
+    ]
+    for url in spellings:
+        with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
+            SqlRunStore(url)
+    owner.close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.db", "linked-state", "state"]
+    second = SqlRunStore(f"sqlite:///file:{database}?uri=true")  # the URI form works as a store
+    second.close()
+
+
 def test_runs_are_listed_per_owner(store: SqlRunStore) -> None:
     clock = SaveVersionClock()
     alices = [replace(_run(clock), owner="alice") for _ in range(3)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import os
 import sqlite3
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -21,8 +23,9 @@ def open_engine(url: str, *, writer: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -76,6 +79,22 @@ class StoreInUse(StartupRefused):
     """Another kedro-runs process already owns this SQLite store."""
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, absolute with symlinks resolved (``sqlite:///x.db``,
+    or the URI form ``sqlite:///file:x.db?uri=true``); None for another database or an
+    in-memory one."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # SQLite's URI filenames
+        uri = urlsplit(database)
+        if uri.path in {"", ":memory:"} or "mode=memory" in uri.query:
+            return None
+        database = unquote(uri.path)
+    return Path(os.path.realpath(database))
+
+
 def lock_sqlite_store(url: str) -> IO[bytes] | None:
     """Take an exclusive lock beside a SQLite store file, so a second service cannot
     share it (one process owns dispatch and event numbering). Returns the open lock
@@ -83,15 +102,12 @@ def lock_sqlite_store(url: str) -> IO[bytes] | None:
 
     Raises StoreInUse if the lock is held.
     """
-    parsed = make_url(url)
-    if (
-        parsed.get_backend_name() != "sqlite"
-        or not parsed.database
-        or parsed.database == ":memory:"
-    ):
+    path = sqlite_file(url)
+    if path is None:
         return None
-    path = Path(parsed.database)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Beside the file itself, symlinks resolved: every spelling of one store (a relative
+    # path, a symlink, a ``file:`` URI) takes the same lock.
     handle = path.with_name(path.name + ".lock").open("wb")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
