@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app.domain.retention import RetentionPolicy, prune
 from app.domain.runs import utcnow
-from app.persistence.engine import StoreInUse
+from app.persistence.engine import StoreInUse, sqlite_file
 from app.persistence.store import SqlRunStore
 from app.settings import Settings
 
@@ -53,7 +53,7 @@ def older_than(text: str) -> timedelta:
 
 def run(arguments: argparse.Namespace) -> int:
     """Prune (or count, with --dry-run) and print the counts. 2 if a service owns the
-    store or the settings are invalid."""
+    store, there is no store where the settings say, or the settings are invalid."""
     given = {
         name: getattr(arguments, name)
         for name in ("project", "state_dir", "database")
@@ -64,6 +64,14 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.older_than is not None:
         days = arguments.older_than / timedelta(days=1)
     policy = RetentionPolicy(days, settings.idempotency_ttl_seconds)
+    database = sqlite_file(settings.store_url())
+    if database is not None and not database.is_file():
+        # Opening it would make an empty store: a mistyped path would "prune 0" quietly.
+        print(
+            f"kedro-runs: no run store at {database}; check --project, --state-dir or --database",
+            file=sys.stderr,
+        )
+        return 2
     try:
         store = SqlRunStore(settings.store_url())
     except StoreInUse as error:

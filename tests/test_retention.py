@@ -164,6 +164,17 @@ def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(tmp_pat
         store.close()
 
 
+def test_the_prune_command_makes_no_store_where_there_is_none(tmp_path: Path) -> None:
+    """A mistyped --state-dir is an error, not an empty store and "would prune 0"."""
+    mistyped = tmp_path / "stat"
+    for extra in ([], ["--dry-run"]):
+        result = _prune_command("--project", str(tmp_path), "--state-dir", str(mistyped), *extra)
+        assert result.returncode == 2, result.stdout
+        assert "no run store at" in result.stderr
+        assert str(mistyped / "runs.db") in result.stderr
+    assert not mistyped.exists()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("30d", timedelta(days=30)), ("12h", timedelta(hours=12)), ("1.5", timedelta(days=1.5))],
