@@ -47,17 +47,20 @@ STOP_NOW_GRACE_SECONDS = 1
 
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first SIGTERM drains (``drain()``) before it exits, and
-    whose SIGINT or second SIGTERM ends the drain at once (``end_drain()``)."""
+    whose SIGINT or second SIGTERM stops at once (``stop_now()``: the drain ends, and
+    nothing waits for a store that cannot write); ``end_drain()`` when it shuts down."""
 
     def __init__(
         self,
         config: uvicorn.Config,
         drain: Callable[[], Awaitable[None]],
         end_drain: Callable[[], None],
+        stop_now: Callable[[], None],
     ) -> None:
         super().__init__(config)
         self._drain = drain
         self._end_drain = end_drain
+        self._stop_now = stop_now
         self.draining = False
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -90,7 +93,7 @@ class DrainingServer(uvicorn.Server):
             # Stop now: the drain under way (or the one the app's shutdown would start)
             # waits for no run, and requests still open get a second, not ten. A signal
             # after this one is uvicorn's force exit.
-            loop.call_soon_threadsafe(self._end_drain)
+            loop.call_soon_threadsafe(self._stop_now)
             self.config.timeout_graceful_shutdown = STOP_NOW_GRACE_SECONDS
             logger.info("%s: stopping now", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
@@ -215,6 +218,11 @@ def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
         if service is not None:
             service.end_drain()
 
+    def stop_now() -> None:
+        service = getattr(app.state, "run_service", None)
+        if service is not None:
+            service.stop_now()
+
     served = QuietStartupRefusals(app)
     config = uvicorn.Config(
         served,
@@ -226,7 +234,7 @@ def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
         # Requests still open when uvicorn stops (after the drain) get this long to end.
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
-    server = DrainingServer(config, drain, end_drain)
+    server = DrainingServer(config, drain, end_drain, stop_now)
     # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
     # too, so they never hold the shutdown up.
     app.state.shutting_down = lambda: server.stopping

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import sqlite3
 import subprocess
 import time
@@ -96,3 +97,47 @@ def test_a_full_disk_refuses_submissions_and_the_service_recovers_when_space_ret
     finally:
         filler.unlink(missing_ok=True)
         service.stop()
+
+
+def test_a_second_sigterm_stops_even_while_the_disk_is_full_and_nothing_is_lost(
+    project: Path, small_state_dir: Path
+) -> None:
+    """A first SIGTERM waits for the store (it keeps every report); a second one does
+    not: the process exits, and the next start recovers what could not be recorded."""
+    filler = small_state_dir / "filler"
+    args = ["--state-dir", str(small_state_dir)]
+    env = {"KEDRO_RUNS_DRAIN_SECONDS": "60"}
+    service = ServiceProcess(project, workers=1, extra_args=args, env=env)
+    service.start()
+    try:
+        slow = service.submit(pipeline_names=["slow"], params={"slow": {"seconds": 0.5}})
+        service.wait(slow["run_id"], {"running"})
+        queued = service.submit(pipeline_names=["noop"])["run_id"]
+        _fill(filler)
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+        # The run ends while the disk is full; its end cannot be recorded, so the drain
+        # goes on (60 s) and would then wait for space.
+        marker = f"{slow['save_version']} slow_step_3"
+        deadline = time.monotonic() + 30
+        while marker not in ledger(project) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker in ledger(project)
+        time.sleep(1)
+        assert service.process.poll() is None  # still waiting for the store
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=20) == 0
+    finally:
+        filler.unlink(missing_ok=True)
+        service.stop()
+
+    again = ServiceProcess(project, workers=1, extra_args=args)
+    again.start()
+    try:
+        # Its end was never recorded: after the crash-like stop it is a lost worker's run.
+        ended = again.wait(slow["run_id"])
+        assert ended["status"] == "failed", ended
+        assert ended["error"]["reason"] == "worker_lost"
+        assert again.wait(queued)["status"] == "succeeded"
+    finally:
+        again.stop()

@@ -118,6 +118,7 @@ class RunService:
         self._finish_waiters = FinishWaiters()  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
+        self._stop_now = False  # stop_now(): shutting down without waiting for the store
         self._drain_deadline: float | None = None  # loop time the drain ends at
         self._hooks = hooks
         self._deadlines = Deadlines(
@@ -154,7 +155,12 @@ class RunService:
         await self._executor.start(self._inbox.put_nowait)
         self._supervisor = asyncio.create_task(
             supervise(
-                self._inbox, self._lock, self._apply_reports, self._dispatch, self._not_recordable
+                self._inbox,
+                self._lock,
+                self._apply_reports,
+                self._dispatch,
+                self._not_recordable,
+                abandon=lambda: self._stop_now,
             ),
             name="run-supervisor",
         )
@@ -176,7 +182,12 @@ class RunService:
             self._inbox.put_nowait(STOP)
             await self._supervisor
         async with self._lock:
-            await self._recover_interrupted(SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
+            try:
+                await self._recover_interrupted(SHUTDOWN_DETAIL, reason=FailureReason.INTERRUPTED)
+            except ServiceUnavailable:
+                if not self._stop_now:
+                    raise
+                logger.error("the run store cannot write: active runs are left to the next start")
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         self._planner.shutdown(wait=True)
@@ -200,6 +211,14 @@ class RunService:
         self._draining = True
         self._drain_deadline = asyncio.get_running_loop().time()
         self._finish_waiters.wake()
+
+    def stop_now(self) -> None:
+        """``end_drain``, and a stop that no longer waits for the store (a second SIGTERM,
+        or SIGINT): reports it cannot record (its disk is full) are dropped, and the runs
+        they were about stay active in the store, for the next start to recover as after a
+        crash, rather than holding the process up until there is space."""
+        self._stop_now = True
+        self.end_drain()
 
     async def _recover_interrupted(
         self, detail: str, reason: FailureReason = FailureReason.WORKER_LOST

@@ -29,6 +29,7 @@ async def supervise(
     apply_reports: ApplyReports,
     dispatch: Callable[[], Awaitable[None]],
     unrecordable: Callable[[str, Exception], None],
+    abandon: Callable[[], bool] = lambda: False,
 ) -> None:
     """Apply worker reports in order, then dispatch. A batch whose write failed is
     retried as it is (the transaction rolled back): for as long as the store says it
@@ -37,7 +38,9 @@ async def supervise(
     own, and those of a run that still fail are dropped and the run is handed to
     ``unrecordable`` (the service fails it), so one run never holds up the others or
     the shutdown.
-    Ends after the ``STOP`` marker, once everything before it is applied or dropped."""
+    Ends after the ``STOP`` marker, once everything before it is applied or dropped; or,
+    after it, as soon as the store is unavailable and ``abandon()`` says not to wait (the
+    runs those reports were about stay active in the store, for the next start)."""
     unapplied: list[reports.Report] = []
     stop = False
     unavailable = False  # logged once per episode, not on every retry
@@ -59,6 +62,14 @@ async def supervise(
             unavailable, failures = False, 0
             continue
         except ServiceUnavailable as error:
+            if stop and abandon():
+                logger.error(
+                    "%s Stopping now: %d worker report(s) not recorded; the next start "
+                    "recovers their runs.",
+                    error,
+                    sum(1 for report in unapplied if report is not STOP),
+                )
+                return
             if not unavailable:
                 logger.warning("%s Retrying worker reports until it can write.", error)
             unavailable = True
