@@ -316,9 +316,11 @@ def run_out(view: RunView) -> RunOut:
 
 def _request_out(record: dict[str, Any]) -> RunRequestOut:
     # Params are stored as given (a run needs them to execute, and again after a
-    # restart) but never echoed with a secret in them; they are data, so only known
-    # secrets are masked, and where is said.
-    params, masked = mask_data(record["params"], secrets_in(record["params"]))
+    # restart) but never echoed with a secret in them; they are data, so only secrets
+    # are masked, and where is said: those the params themselves hold (under a key
+    # naming one, or in a secret's shape), never the server's known ones, whose
+    # masking would tell the caller which guess in its params is one.
+    params, masked = mask_data(record["params"], secrets_in(record["params"]), known=False)
     return RunRequestOut(**{**record, "params": params, "params_masked": masked})
 
 
