@@ -138,9 +138,10 @@ class RunRequestOut(BaseModel):
     runner: str
     is_async: bool
     params: dict[str, Any] = Field(
-        description="As given, except that known secrets show as `<redacted>`: values "
-        "under keys that name a secret, secrets in a secret's shape (URL credentials, "
-        "`password=...`, bearer tokens, ...), the project's credentials."
+        description="As given, except that the secrets the params themselves hold show "
+        "as `<redacted>`: values under keys that name a secret, secrets in a secret's "
+        "shape (URL credentials, `password=...`, bearer tokens, ...). Never masked by the "
+        "server's own secrets: the echo does not tell whether a value is one."
     )
     params_masked: list[str] = Field(
         description="JSON Pointers (RFC 6901) of the `params` strings in which a secret "
