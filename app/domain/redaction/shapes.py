@@ -2,7 +2,8 @@
 
 Only shapes that ordinary text does not take: PEM private-key blocks, JWTs, tokens
 with a vendor's prefix, URL userinfo, a bearer token, and ``name=value`` (or
-``name: value``) where the name as a whole names a secret (see :mod:`.names`).
+``name: value``) where the name as a whole names a secret (see :mod:`.names`) and the
+value looks like one (:func:`looks_like_value_of`: ``secret: none`` is text).
 Every pattern is bounded and free of nested quantifiers, so scanning is linear in
 the text; none matches across an earlier ``<redacted>``.
 """
