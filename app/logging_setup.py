@@ -71,6 +71,10 @@ def configure_service_logging(level: str, json_lines: bool) -> None:
                 # No access log: its lines carry query strings, which may carry secrets
                 # (dictConfig would otherwise let uvicorn's access logger propagate here).
                 "uvicorn.access": {"propagate": False, "handlers": []},
+                # httpx logs every request's full URL at INFO: a webhook's URL is a
+                # credential (Slack's, Discord's). Its warnings and errors still show.
+                "httpx": {"level": "WARNING", "propagate": True, "handlers": []},
+                "httpcore": {"level": "WARNING", "propagate": True, "handlers": []},
             },
         }
     )

@@ -12,7 +12,7 @@ from contextlib import ExitStack, asynccontextmanager
 from sqlalchemy.engine import make_url
 
 from app import faults
-from app.domain.redaction import remember_secrets, secrets_in
+from app.domain.redaction import environment_secrets_in, remember_secrets
 from app.domain.retention import RetentionPolicy, prune_periodically
 from app.domain.service import RunService
 from app.kedro_bridge.credentials import credential_secrets
@@ -44,9 +44,10 @@ def project_location(settings: Settings) -> ProjectLocation:
 
 def _known_secrets(settings: Settings, credentials: set[str]) -> set[str]:
     """What the API process masks wherever it shows: the project's credentials, the
-    environment's secrets and the service's own (the webhook secret)."""
+    environment's secrets and the service's own (the webhook secret, and the webhook
+    URLs: Slack's and Discord's carry their credential in the path)."""
     own = [settings.webhook_secret.get_secret_value()] if settings.webhook_secret else []
-    return credentials | secrets_in(dict(os.environ)) | set(own)
+    return credentials | environment_secrets_in(os.environ) | set(own) | set(settings.webhook_urls)
 
 
 @asynccontextmanager

@@ -8,7 +8,16 @@ import time
 
 import pytest
 
-from app.domain.redaction import REDACTED, mask_data, redact, remember_secrets, secrets_in
+from app.domain.redaction import (
+    REDACTED,
+    credential_secrets_in,
+    environment_secrets_in,
+    mask_data,
+    redact,
+    redact_shapes,
+    remember_secrets,
+    secrets_in,
+)
 
 PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4"
 JWT = (
@@ -99,6 +108,22 @@ SECRETS = [
     ("JSON password", '{"user": "etl", "password": "p@ss w0rd!"}', "p@ss w0rd!"),
     ("YAML-ish db_password", "db_password: s3cr3t-value", "s3cr3t-value"),
     ("escaped JSON", 'payload="{\\"client_secret\\": \\"abc-9f8e7d\\"}"', "abc-9f8e7d"),
+    # what an outside tester found missed (issue 9, item 4)
+    ("ODBC PWD=", "DRIVER={ODBC Driver 18};UID=sa;PWD=OdbcPwd-Violet42;Encrypt=yes", "Violet42"),
+    ("DB_PASS=", "export DB_PASS=Pa55-Crimson-9 && run", "Crimson-9"),
+    ("*_PASS: in YAML", "smtp_pass: MailPass-Ochre31", "Ochre31"),
+    ("BASIC_AUTH=", "BASIC_AUTH=admin:Basic-Auth-77x", "Basic-Auth-77x"),
+    ("GH_PAT=", "GH_PAT=11AABBCCDD0011223344ee", "11AABBCCDD"),
+    ("DATABRICKS_PAT=", "DATABRICKS_PAT=dapi0123456789abcdef0123456789ab", "dapi0123456789"),
+    ("NPM_AUTHTOKEN=", "NPM_AUTHTOKEN=0a1b2c3d-4e5f-6789-abcd-ef0123456789", "0a1b2c3d-4e5f"),
+    ("passcode:", "vpn passcode: 918273-alpha", "918273-alpha"),
+    (
+        "SLACK_WEBHOOK_URL=",
+        "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T0AAA/B0BBB/WhPathSecret4417xyz",
+        "WhPathSecret4417xyz",
+    ),
+    ("quoted weak name, secret value", "{'api_token': 'tok-9f8e7d6c5b'}", "tok-9f8e7d6c5b"),
+    ("strong name, no digit", "password: changeme", "changeme"),
 ]
 
 ORDINARY = [
@@ -143,6 +168,19 @@ ORDINARY = [
     "host key fingerprint SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8",
     "wrapping sk-learn-compatible-estimator-wrapper-class",
     "session expired after 3600 s",
+    # what an outside tester found changed (issue 9, item 6)
+    "{'eos_token': '</s>', 'unk_token': '<unk>', 'mask_token': '<mask>', 'pad_token': '[PAD]'}",
+    "eos_token=</s>",
+    "key='customer_id'",
+    "KeyError: key=user_id",
+    "secret: none",
+    "token: 1",
+    "csrf_token: disabled",
+    "signature: def f(x: int)",
+    "api key: not configured",
+    "join_key=customer_id; grouped by customer_id",
+    "first pass: done, second pass: skipped",
+    "no credential: using anonymous access",
 ]
 
 
@@ -187,6 +225,63 @@ def test_data_is_masked_only_where_a_secret_is_known_and_says_where() -> None:
     # Data is never rewritten for its shape alone: nothing known, nothing masked.
     output = {"token": f"Bearer {JWT}", "text": "password=hunter2"}
     assert mask_data(output) == (output, [])
+
+
+def test_environment_secrets_are_found_by_name_inside_words_and_not_the_shells_pwd() -> None:
+    environ = {
+        "PGPASSWORD": "PgPass-Crimson9",
+        "MYSQL_PWD": "MyPwd-Amber55",
+        "DB_PASS": "db-pass-value",
+        "BASIC_AUTH": "user:basic-auth",
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/xyz",
+        "GH_PAT": "gh-pat-value",
+        "DATABRICKS_PAT": "dapi-value",
+        "NPM_AUTHTOKEN": "npm-auth-value",
+        "DEPLOY_CREDS": "deploy-creds-value",
+        "VPN_PASSCODE": "vpn-passcode-value",
+        # Not secrets: the shell's working directories, and what only looks like one.
+        "PWD": "/home/runner/project",
+        "OLDPWD": "/home/runner",
+        "TOKENIZERS_PARALLELISM": "false-or-true",
+        "PATH": "/usr/local/bin:/usr/bin",
+        "KEDRO_RUNS_WEBHOOK_TIMEOUT_SECONDS": "2.0",
+    }
+    found = environment_secrets_in(environ)
+    assert found == {value for name, value in list(environ.items())[:10]}
+
+
+def test_every_credential_string_is_a_secret_but_who_and_where() -> None:
+    credentials = {
+        "my_api_creds": ["apiuser", "ApiPassw0rd-Quartz"],
+        "odbc_db": {"con": "DRIVER=x;UID=sa;PWD=OdbcPwd-Violet42", "pwd": "LonePwd-Emerald7"},
+        "s3": {"client_kwargs": {"aws_access_key_id": "AKIDVALUE", "region_name": "eu-west-1"}},
+        "db": {"username": "etl_loader", "host": "db.example.com", "port": "5432"},
+        "pg": {"url": "postgresql://etl:pw-in-url-9@db/sales", "schema": "analytics"},
+        "warehouse": {"user": "etl_wh", "password": "wh-pass-123"},  # who, where: of values
+    }
+    found = credential_secrets_in(credentials)
+    assert {
+        "apiuser",
+        "ApiPassw0rd-Quartz",
+        "LonePwd-Emerald7",
+        "AKIDVALUE",
+        "wh-pass-123",
+    } <= found
+    assert {"DRIVER=x;UID=sa;PWD=OdbcPwd-Violet42", "OdbcPwd-Violet42", "pw-in-url-9"} <= found
+    assert not {"eu-west-1", "etl_loader", "db.example.com", "analytics", "etl_wh"} & found
+
+
+def test_text_from_the_caller_is_masked_by_shape_never_by_known_secrets() -> None:
+    remember_secrets(["Guessed-Right-Pw1"])
+    guesses = [f"no node named {guess!r}" for guess in ("Guessed-Right-Pw1", "Guessed-Wrong-Pw2")]
+    assert [redact_shapes(text) for text in guesses] == guesses
+    assert redact_shapes("password=hunter2x") == f"password={REDACTED}"
+    assert redact(guesses[0]) == f"no node named '{REDACTED}'"  # the server's own text
+    params = {"payload": "Guessed-Right-Pw1", "api_token": "tok-77aa-bb", "n": 1}
+    assert mask_data(params, secrets_in(params), known=False) == (
+        {"payload": "Guessed-Right-Pw1", "api_token": REDACTED, "n": 1},
+        ["/api_token"],
+    )
 
 
 @pytest.mark.parametrize("at", range(0, 12))

@@ -25,7 +25,7 @@ from app.api.deps import AcceptingRunServiceDep, RunServiceDep
 from app.api.idempotency import idempotency_key_header, idempotency_key_of
 from app.api.problems import problem_responses, quoted_loc
 from app.api.schemas import RunCreate
-from app.domain.redaction import redact
+from app.domain.redaction import redact, redact_shapes
 from app.domain.runs import RunStatus
 from app.errors import FieldError, InvalidRequest, InvalidRunRequest
 from app.kedro_bridge import server_models as kedro
@@ -59,7 +59,7 @@ class KedroValidationErrors(APIRoute):
 def kedro_validation_error(errors: Sequence[tuple[Sequence[Any], str, str]]) -> JSONResponse:
     """A 422 with FastAPI's ``HTTPValidationError`` body: one entry per (loc, msg, type)."""
     detail = [
-        {"type": kind, "loc": quoted_loc(loc), "msg": redact(message[:1000])}
+        {"type": kind, "loc": quoted_loc(loc), "msg": redact_shapes(message[:1000])}
         for loc, message, kind in errors
     ]
     return JSONResponse({"detail": detail}, status_code=422)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import FieldErrorOut, Problem
-from app.domain.redaction import redact
+from app.domain.redaction import redact_shapes
 from app.errors import InvalidRequest, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -36,15 +36,18 @@ def problem_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     # Problems quote what the caller sent (names, paths, keys in `loc`): never a
-    # credential in it, and never more than a few characters of any one key.
+    # secret's shape in it, and never more than a few characters of any one key.
+    # Only shapes: masking the caller's text by the server's known secrets would say
+    # which guess is one. Server text put in a problem is redacted where it is made.
     body = Problem(
         type=PROBLEM_BASE + code,
         title=title,
         status=status,
-        detail=redact(detail),
-        instance=redact(instance) if instance else None,
+        detail=redact_shapes(detail),
+        instance=redact_shapes(instance) if instance else None,
         errors=[
-            FieldErrorOut(loc=quoted_loc(e.loc), msg=redact(e.msg), type=e.type) for e in errors
+            FieldErrorOut(loc=quoted_loc(e.loc), msg=redact_shapes(e.msg), type=e.type)
+            for e in errors
         ]
         if errors is not None
         else None,
@@ -58,8 +61,9 @@ def problem_response(
 
 
 def quoted_loc(loc: Sequence[Any]) -> list[str | int]:
-    """A field's path as an answer quotes it: indexes as they are, names redacted and cut."""
-    return [part if isinstance(part, int) else _cut(redact(str(part))) for part in loc]
+    """A field's path as an answer quotes it: indexes as they are, names cut, secret
+    shapes in them masked."""
+    return [part if isinstance(part, int) else _cut(redact_shapes(str(part))) for part in loc]
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -138,9 +138,10 @@ class RunRequestOut(BaseModel):
     runner: str
     is_async: bool
     params: dict[str, Any] = Field(
-        description="As given, except that known secrets show as `<redacted>`: values "
-        "under keys that name a secret, secrets in a secret's shape (URL credentials, "
-        "`password=...`, bearer tokens, ...), the project's credentials."
+        description="As given, except that the secrets the params themselves hold show "
+        "as `<redacted>`: values under keys that name a secret, secrets in a secret's "
+        "shape (URL credentials, `password=...`, bearer tokens, ...). Never masked by the "
+        "server's own secrets: the echo does not tell whether a value is one."
     )
     params_masked: list[str] = Field(
         description="JSON Pointers (RFC 6901) of the `params` strings in which a secret "
@@ -316,9 +317,11 @@ def run_out(view: RunView) -> RunOut:
 
 def _request_out(record: dict[str, Any]) -> RunRequestOut:
     # Params are stored as given (a run needs them to execute, and again after a
-    # restart) but never echoed with a secret in them; they are data, so only known
-    # secrets are masked, and where is said.
-    params, masked = mask_data(record["params"], secrets_in(record["params"]))
+    # restart) but never echoed with a secret in them; they are data, so only secrets
+    # are masked, and where is said: those the params themselves hold (under a key
+    # naming one, or in a secret's shape), never the server's known ones, whose
+    # masking would tell the caller which guess in its params is one.
+    params, masked = mask_data(record["params"], secrets_in(record["params"]), known=False)
     return RunRequestOut(**{**record, "params": params, "params_masked": masked})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from app.domain.redaction import redact
+from app.domain.redaction import redact_shapes
 from app.domain.runs import RunSpec
 from app.errors import FieldError, InvalidRunRequest
 from app.kedro_bridge.suggestions import Suggestions
@@ -36,7 +36,8 @@ def filter_pipeline(combined: Pipeline, spec: RunSpec) -> Pipeline:
             [
                 FieldError(
                     ("body",),
-                    f"the filters select no node of the pipeline: {redact(str(error))}",
+                    # Kedro quotes the caller's node names: shapes only, as for any caller text.
+                    f"the filters select no node of the pipeline: {redact_shapes(str(error))}",
                     "empty_selection",
                 )
             ],

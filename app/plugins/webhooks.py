@@ -25,6 +25,7 @@ import queue
 import threading
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,6 +44,13 @@ def signing_key(secret: str) -> bytes:
     if secret.startswith(SECRET_PREFIX):
         return base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
     return secret.encode()
+
+
+def log_target(url: str) -> str:
+    """How logs name a webhook URL: ``scheme://host[:port]`` only, since the rest of
+    a Slack or Discord URL is its credential (the whole URL is a known secret too)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
 
 
 def delivery_id(run_id: str, event: str) -> str:
@@ -118,6 +126,7 @@ class WebhookPlugin:
                     self._deliver(client, url, *delivery)
 
     def _deliver(self, client: httpx.Client, url: str, message_id: str, body: bytes) -> None:
+        target = log_target(url)
         for attempt in range(self._retries + 1):
             if attempt and self._stopping.wait(0.2 * 2 ** (attempt - 1)):
                 break  # the service is stopping: no more back-off
@@ -129,16 +138,16 @@ class WebhookPlugin:
                 response = client.post(url, content=body, headers=headers)
             except httpx.HTTPError as error:
                 logger.warning(
-                    "webhook %s: %s (attempt %d)", url, type(error).__name__, attempt + 1
+                    "webhook %s: %s (attempt %d)", target, type(error).__name__, attempt + 1
                 )
                 continue
             if response.status_code < 500:
                 if response.status_code >= 400:
                     logger.warning(
-                        "webhook %s refused a delivery: HTTP %d", url, response.status_code
+                        "webhook %s refused a delivery: HTTP %d", target, response.status_code
                     )
                 return
             logger.warning(
-                "webhook %s: HTTP %d (attempt %d)", url, response.status_code, attempt + 1
+                "webhook %s: HTTP %d (attempt %d)", target, response.status_code, attempt + 1
             )
-        logger.error("webhook %s: gave up on a delivery after %d attempt(s)", url, attempt + 1)
+        logger.error("webhook %s: gave up on a delivery after %d attempt(s)", target, attempt + 1)

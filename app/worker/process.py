@@ -19,7 +19,7 @@ from pathlib import Path
 
 from app.domain import reports
 from app.domain.ports import RunAssignment
-from app.domain.redaction import remember_secrets, secrets_in
+from app.domain.redaction import environment_secrets_in, remember_secrets
 from app.domain.runs import utcnow
 from app.kedro_bridge.project import ProjectLocation, use_plain_logging
 from app.worker.messages import CancelRun, ProceedWithRun, StartRun, WorkerReady
@@ -61,7 +61,7 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         config.allowed_protocols,
     )
     # Before anything is logged: what this process must mask wherever it shows.
-    remember_secrets(secrets_in(dict(os.environ)) | executor.known_secrets())
+    remember_secrets(environment_secrets_in(os.environ) | executor.known_secrets())
     use_plain_logging(config.log_level, capture_level=config.run_log_level)
     executor.logs.setLevel(config.run_log_level.upper())
     logging.getLogger().addHandler(executor.logs)

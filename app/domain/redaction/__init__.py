@@ -3,26 +3,34 @@
 Two mechanisms, in this order:
 
 1. Known secrets, masked exactly wherever they appear: the values of the project's
-   credentials, of environment variables named like secrets, of params whose key
-   names a secret, and the service's own keys (:func:`remember_secrets`, and
-   :func:`run_secrets` for a run's params in a worker). See :mod:`.known`.
+   credentials (:func:`credential_secrets_in`), of environment variables named like
+   secrets (:func:`environment_secrets_in`), of params whose key names a secret
+   (:func:`secrets_in`), and the service's own keys and webhook URLs
+   (:func:`remember_secrets`, and :func:`run_secrets` for a run's params in a worker).
+   See :mod:`.known`.
 2. High-precision shapes that are secrets whoever's they are (PEM blocks, JWTs,
    vendor-prefixed tokens, URL userinfo, ``password=...``): see :mod:`.shapes`.
 
-Text (log lines, error messages, problems, paths) gets both (:func:`redact`). Data
-(free outputs, params echoed back) gets only the first, and says where it masked
+The server's text (log lines, run errors, paths) gets both (:func:`redact`). Text from
+the caller (problems quoting a request) gets only the second (:func:`redact_shapes`):
+masking a caller's text by the server's secrets would tell them which of their guesses
+is one. Data (free outputs) gets only the first, and says where it masked
 (:func:`mask_data`): data is never rewritten for merely looking like a secret.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 from app.domain.redaction.known import KnownSecrets
-from app.domain.redaction.names import is_secret_key
+from app.domain.redaction.names import (
+    is_credential_secret_key,
+    is_secret_environment_name,
+    is_secret_key,
+)
 from app.domain.redaction.shapes import REDACTED, mask_shapes, secrets_in_text
 
 __all__ = [
@@ -30,8 +38,11 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "REDACTED",
     "RedactingFormatter",
+    "credential_secrets_in",
+    "environment_secrets_in",
     "mask_data",
     "redact",
+    "redact_shapes",
     "remember_secrets",
     "run_secrets",
     "secrets_in",
@@ -56,9 +67,9 @@ def run_secrets(values: Iterable[str]) -> AbstractContextManager[None]:
 
 
 def secrets_in(value: Any, secret: bool = False) -> set[str]:
-    """The secret strings in JSON-like ``value`` (params, credentials, the
-    environment as a mapping): every string under a key that names a secret
-    (:func:`.names.is_secret_key`), and what the shapes find in any string."""
+    """The secret strings in JSON-like ``value`` (a run's params): every string under
+    a key that names a secret (:func:`.names.is_secret_key`), and what the shapes find
+    in any string."""
     found: set[str] = set()
     if isinstance(value, str):
         found.update(secrets_in_text(value))
@@ -73,12 +84,53 @@ def secrets_in(value: Any, secret: bool = False) -> set[str]:
     return found
 
 
+def credential_secrets_in(value: Any, secret: bool = True) -> set[str]:
+    """The secret strings of the project's credentials (JSON-like): every string,
+    lists and nested mappings included, except those held by a key naming who or where
+    (:func:`.names.is_credential_secret_key`: ``username``, ``host``, ...), plus what
+    the shapes find in any string (a DSN's password under ``url``)."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        found.update(secrets_in_text(value))
+        if secret:
+            found.add(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            # A key says who or where only of the values it holds itself: a mapping
+            # under "warehouse" is judged by its own keys.
+            holds_secrets = isinstance(item, Mapping) or is_credential_secret_key(str(key))
+            found |= credential_secrets_in(item, holds_secrets)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= credential_secrets_in(item, secret)
+    return found
+
+
+def environment_secrets_in(environ: Mapping[str, str]) -> set[str]:
+    """The secret strings of an environment: the values of variables named like a
+    secret (:func:`.names.is_secret_environment_name`: ``PGPASSWORD``, ``GH_PAT``, not
+    ``PWD``), plus what the shapes find in any value."""
+    found: set[str] = set()
+    for name, value in environ.items():
+        found.update(secrets_in_text(value))
+        if is_secret_environment_name(name):
+            found.add(value)
+    return found
+
+
 def redact(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` with known secrets and secret shapes replaced by ``<redacted>``, then
     cut to ``max_chars`` (never inside a ``<redacted>``). Linear in ``len(text)``."""
     pattern = _KNOWN.pattern_for()
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
+    return _cut(mask_shapes(text), max_chars)
+
+
+def redact_shapes(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with secret shapes (never known secrets) replaced by ``<redacted>``,
+    then cut as :func:`redact` does: for text that comes from the caller, whose answer
+    must not differ between a guess that is a known secret and one that is not."""
     return _cut(mask_shapes(text), max_chars)
 
 
@@ -92,11 +144,14 @@ def _cut(text: str, max_chars: int) -> str:
     return text[:cut] + "…"
 
 
-def mask_data(value: Any, extra: Iterable[str] = ()) -> tuple[Any, list[str]]:
-    """``value`` (JSON-like) with every known secret, and every one of ``extra``,
-    in its strings replaced by ``<redacted>``; keys and other strings as they are.
-    Also returns the JSON Pointers (RFC 6901) of the strings that changed."""
-    pattern = _KNOWN.pattern_for(extra)
+def mask_data(
+    value: Any, extra: Iterable[str] = (), *, known: bool = True
+) -> tuple[Any, list[str]]:
+    """``value`` (JSON-like) with every known secret (unless ``known`` is False: only
+    ``extra``), and every one of ``extra``, in its strings replaced by ``<redacted>``;
+    keys and other strings as they are. Also returns the JSON Pointers (RFC 6901) of
+    the strings that changed."""
+    pattern = _KNOWN.pattern_for(extra) if known else KnownSecrets.pattern_of(extra)
     masked: list[str] = []
     if pattern is None:
         return value, masked

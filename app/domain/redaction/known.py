@@ -69,6 +69,11 @@ class KnownSecrets:
             return self._pattern
         return _compile(self.values() | extra)
 
+    @staticmethod
+    def pattern_of(values: Iterable[str]) -> re.Pattern[str] | None:
+        """The pattern of ``values`` alone, none of the known ones (None: no value)."""
+        return _compile(value for value in values if worth_masking(value))
+
     def _compile(self) -> None:
         self._pattern = _compile(self._lasting | self._run)
 

@@ -2,7 +2,8 @@
 
 Only shapes that ordinary text does not take: PEM private-key blocks, JWTs, tokens
 with a vendor's prefix, URL userinfo, a bearer token, and ``name=value`` (or
-``name: value``) where the name as a whole names a secret (see :mod:`.names`).
+``name: value``) where the name as a whole names a secret (see :mod:`.names`) and the
+value looks like one (:func:`looks_like_value_of`: ``secret: none`` is text).
 Every pattern is bounded and free of nested quantifiers, so scanning is linear in
 the text; none matches across an earlier ``<redacted>``.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from app.domain.redaction.names import is_secret_name, words
+from app.domain.redaction.names import secret_name_strength, words
 
 REDACTED = "<redacted>"
 
@@ -52,6 +53,60 @@ _UNQUOTED_ENCODED = re.compile(r"(?:[^\s\"'<>,;&)}\]\\%]|%(?!26)){1,4096}")
 _REST_OF_LINE = re.compile(r"[^\r\n\"']{1,4096}")
 _QUOTES = ('\\"', "\\'", "%22", "%27", '"', "'")
 
+# Values that say a secret is absent, not what it is ("secret: none", "token: unset").
+# Not "changeme" and the like: those are real (weak) secrets.
+_PLACEHOLDERS = frozenset(
+    [
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "enabled",
+        "disabled",
+        "not",
+        "unset",
+        "undefined",
+        "empty",
+        "missing",
+        "required",
+        "optional",
+        "default",
+        "hidden",
+        "masked",
+        "redacted",
+        "n/a",
+        "na",
+        "tbd",
+        "-",
+        "*",
+        "***",
+    ]
+)
+_MIN_WEAK_CHARS = 6  # as for known secrets (see .known)
+_LONG_WEAK_CHARS = 20  # a weak name's value without digit or symbol, this long, is a token
+_BRACKETED = re.compile(r"<[^<>]*>|\[[^\[\]]*\]")  # a tokenizer's "<unk>", "[PAD]"
+
+
+def looks_like_value_of(strength: str, value: str) -> bool:
+    """Whether ``value``, after a name of that ``strength`` (see
+    :func:`.names.secret_name_strength`), is a secret: for a strong name any value but a
+    placeholder (``none``, ``disabled``, ``<unk>``); for a weak one only a value of at
+    least 6 characters holding a digit or a symbol, or 20 characters long: ``key=user_id``
+    and ``token: 1`` are ordinary text."""
+    if value.lower() in _PLACEHOLDERS or _BRACKETED.fullmatch(value):
+        return False
+    if strength == "strong":
+        return True
+    if len(value) < _MIN_WEAK_CHARS:
+        return False
+    has_digit_or_symbol = any(c.isdigit() or not (c.isalnum() or c == "_") for c in value)
+    return has_digit_or_symbol or len(value) >= _LONG_WEAK_CHARS
+
 
 def _value_span(text: str, start: int, name: str, encoded: bool) -> tuple[int, int] | None:
     """Where the value of a secret-named pair that begins at ``start`` lies: inside
@@ -89,12 +144,21 @@ def secret_spans(text: str) -> Iterator[tuple[int, int]]:
     while (pair := _NAME.search(text, position)) is not None:
         position = pair.end()
         name = pair.group(1)
-        if not is_secret_name(name):
+        strength = secret_name_strength(name, _in_query(text, pair.start(1)))
+        if strength is None:
             continue
         span = _value_span(text, pair.end(), name, "%" in pair.group(2))
-        if span is not None and not text.startswith(REDACTED, span[0]):
+        if span is None or text.startswith(REDACTED, span[0]):
+            continue
+        position = max(position, span[1])  # a value is never read as a name: linear
+        if looks_like_value_of(strength, text[span[0] : span[1]]):
             yield span
-            position = max(position, span[1])  # a value is never read as a name: linear
+
+
+def _in_query(text: str, name_start: int) -> bool:
+    """Whether the name at ``name_start`` is a URL query's (after ``?`` or ``&``)."""
+    before = text[max(0, name_start - 3) : name_start]
+    return before[-1:] in ("?", "&") or before.upper() in ("%26", "%3F")
 
 
 def secrets_in_text(text: str) -> list[str]:
