@@ -73,11 +73,13 @@ def _answer(service: ServiceProcess, guess: str) -> tuple[int, str]:
     plan = service.client.post("/runs/plan", json=body)
     compat = service.client.post("/run", json={"pipeline_names": [guess]}).json()
     compat.pop("run_id", None)  # one of its own each time
+    # A pair without "=" after it: a parse error quoting the whole value, guess and all.
+    snapshot = service.client.get("/snapshot", params={"params": f"x={guess},y"}).json()
     params = {"pipeline_names": ["free_output"], "params": {"payload": guess}}
     run_id = service.submit(**params)["run_id"]
     service.wait(run_id)
     request = service.get(run_id)["request"]
-    shown = json.dumps([plan.json(), compat, request["params"], request["params_masked"]])
+    shown = json.dumps([plan.json(), compat, snapshot, request["params"], request["params_masked"]])
     return plan.status_code, shown.replace(guess, "<the guess>")
 
 

@@ -118,12 +118,14 @@ async def snapshot(
     """As Kedro's server answers it: failures are a 200 with `status: failure`."""
     try:
         runtime_params = kedro.parse_snapshot_params(params) if params else None
+    except Exception as error:
+        # It quotes what the caller sent: masked by shapes only, or the answer would say
+        # whether a guess is one of the server's secrets.
+        return _snapshot_failure(error, redact_shapes(str(error)))
+    try:
         result = await service.snapshot(runtime_params)
     except Exception as error:
-        return kedro.SnapshotFailure(
-            status="failure",
-            error=kedro.ErrorDetail(type=type(error).__qualname__, message=redact(str(error))),
-        )
+        return _snapshot_failure(error, redact(str(error)))
     return kedro.SnapshotSuccess(
         status="success",
         metadata=result.metadata,
@@ -133,6 +135,12 @@ async def snapshot(
             for name, d in result.datasets.items()
         },
         parameters=result.parameters,
+    )
+
+
+def _snapshot_failure(error: Exception, message: str) -> kedro.SnapshotFailure:
+    return kedro.SnapshotFailure(
+        status="failure", error=kedro.ErrorDetail(type=type(error).__qualname__, message=message)
     )
 
 
