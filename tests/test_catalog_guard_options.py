@@ -193,14 +193,16 @@ def test_a_plain_params_driven_name_still_runs(attacked: ServiceProcess) -> None
 # -- the rules, in-process -------------------------------------------------------------
 
 
-def _errors(usual: dict[str, Any], moved: dict[str, Any], root: Path) -> list[tuple[str, str]]:
+def _errors(
+    usual: dict[str, Any], moved: dict[str, Any], root: Path, *protocols: str
+) -> list[tuple[str, str]]:
     from app.kedro_bridge.catalog_guard import Policy, ResolvedDataset, params_driven_errors
 
     errors = params_driven_errors(
         ["ds"],
         lambda _: ResolvedDataset.of(moved),
         lambda _: ResolvedDataset.of(usual),
-        Policy(str(root)),
+        Policy(str(root), frozenset({"file", *protocols})),
     )
     return [(error.type, error.msg) for error in errors]
 
@@ -263,3 +265,30 @@ def test_any_other_changed_value_is_refused_by_key(
     assert [code for code, _ in errors] == ["param_changes_dataset_option"]
     assert key in errors[0][1]
     assert not any(value in errors[0][1] for value in ("other", "someone_elses", "append", "GET"))
+
+
+@pytest.mark.parametrize(
+    ("moved", "code"),
+    [
+        ("https://eu.api.example/other/path", None),
+        ("https://evil.example/x", "path_outside_default_location"),
+        ("https://evil.example#.api.example/x", "path_outside_default_location"),
+        ("https://eu.api.example@evil.example/x", "path_outside_default_location"),
+        ("https://eu.api.example:8443/x", "path_outside_default_location"),
+        ("s3://eu.api.example/x", "path_outside_default_location"),  # another protocol
+        ("ftp://eu.api.example/x", "protocol_not_allowed"),
+    ],
+)
+def test_an_allowed_remote_protocol_keeps_its_host(
+    tmp_path: Path, moved: str, code: str | None
+) -> None:
+    """With https and s3 allowed, params still may not choose the host that receives the
+    project's credentials: only the path under it."""
+    usual = {"type": "api.APIDataset", "url": "https://eu.api.example/x"}
+    errors = _errors(usual, {**usual, "url": moved}, tmp_path, "https", "s3")
+    assert [error_code for error_code, _ in errors] == ([code] if code else [])
+
+
+def test_a_local_default_may_move_to_an_allowed_protocol(tmp_path: Path) -> None:
+    usual = {"type": "text.TextDataset", "filepath": f"{tmp_path}/x.txt"}
+    assert _errors(usual, {**usual, "filepath": "s3://bucket/x.txt"}, tmp_path, "s3") == []

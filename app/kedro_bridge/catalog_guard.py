@@ -10,7 +10,8 @@ without). It is an allowlist:
 - params may change a *location*: a value under a key of ``LOCATION_KEYS``
   (``filepath``, ``path``, ``filename``, ``url``, ``from_url``, ``location``,
   ``temppath``), which must then pass ``location_rules``: a protocol in
-  ``allowed_protocols`` (local files only by default, so no URL), and for a local
+  ``allowed_protocols`` (local files only by default, so no URL; a remote one keeps
+  the protocol and host of the dataset's own remote location), and for a local
   path, under the data root once symlinks are resolved, absolute, without glob
   characters, backslashes or percent-encoded separators, under the part of its
   default location that params do not choose, and not onto, into or over any other

@@ -64,7 +64,7 @@ def placement_problem(
     ``path_outside_default_location``, ``path_overlaps_dataset``."""
     protocol, path = split_protocol(location)
     if protocol != "file":
-        return None
+        return _remote_placement_problem(protocol, path, default)
     if default is not None:
         default_protocol, default_path = split_protocol(default)
         # What the two resolutions share, character by character (a template may take
@@ -80,6 +80,25 @@ def placement_problem(
             # Its own default location is its own file: the same is fine, in or over not.
             if (real == taken and other != name) or _inside(real, taken) or _inside(taken, real):
                 return "path_overlaps_dataset", f"onto the files of dataset {other!r}"
+    return None
+
+
+def _remote_placement_problem(
+    protocol: str, rest: str, default: str | None
+) -> tuple[str, str] | None:
+    """A remote location params changed keeps the protocol and host (an object store's
+    bucket) of the dataset's own remote default: the project's credentials for it go
+    to that host only. A local or missing default may move to any host of an allowed
+    protocol (the operator listed it)."""
+    if default is None:
+        return None
+    default_protocol, default_rest = split_protocol(default)
+    if default_protocol == "file":
+        return None
+    # Everything up to the first '/' (userinfo, host, port, and any '#' or '?' in it).
+    if (protocol, rest.partition("/")[0]) != (default_protocol, default_rest.partition("/")[0]):
+        why = "to another protocol or host than its default location's"
+        return "path_outside_default_location", why
     return None
 
 
