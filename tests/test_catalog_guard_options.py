@@ -36,6 +36,13 @@ inc_parts:
   checkpoint:
     filepath: data/inc/${runtime_params:ck, CHECKPOINT}
 
+inc_late:  # partitions per tenant, as is the checkpoint inside them
+  type: partitions.IncrementalDataset
+  path: data/inc_late/${runtime_params:ck, default}
+  dataset: text.TextDataset
+  checkpoint:
+    filepath: data/inc_late/${runtime_params:ck, default}/ckpt/CHECKPOINT
+
 flag_out:
   type: text.TextDataset
   filepath: data/vf/x.txt
@@ -142,6 +149,34 @@ def test_an_untyped_checkpoint_may_not_be_moved_onto_a_partition(
     outside = _refused(attacked, _body("inc_parts", ck="../../../escaped"))
     assert _codes(outside) & {"path_outside_default_location", "path_outside_data_root"}
     assert partition.read_text() == "partition one"
+
+
+def test_the_worker_checks_an_untyped_checkpoint_again(
+    attacked: ServiceProcess, tmp_path: Path
+) -> None:
+    """The worker's re-check (prerun_guard) sees the same locations as the API's: a
+    symlink made while the run waits fails it before its first node."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    blocker = attacked.submit(pipeline_names=["tenant"], params={"tenant": "b", "delay": 3.0})
+    waiting = attacked.submit(**_body("inc_late", ck="late", payload={"p1": "x"}))
+    # Only the checkpoint's directory leaves the data root; the partitions' stays.
+    link = attacked.project / "data" / "inc_late" / "late" / "ckpt"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside, target_is_directory=True)
+    try:
+        assert attacked.get(waiting["run_id"])["status"] == "queued"
+        run = attacked.wait(waiting["run_id"], timeout=90)
+        assert run["status"] == "failed", run
+        assert run["error"]["type"] == "LocationGuardError", run["error"]
+        assert "'inc_late'" in run["error"]["message"]
+        assert list(outside.iterdir()) == []
+        assert attacked.wait(blocker["run_id"])["status"] == "succeeded"
+    finally:
+        link.unlink()
+    again = _run(attacked, "inc_late", ck="late", payload={"p1": "x"})
+    assert again["status"] == "succeeded", again["error"]
+    assert (attacked.project / "data" / "inc_late" / "late" / "p1").read_text() == "x"
 
 
 # -- item 3: any option other than a location is the project's -------------------------

@@ -62,7 +62,15 @@ def _hostile() -> dict[str, Pipeline]:
 
 # Datasets only tests/test_catalog_guard_options.py defines (elsewhere MemoryDatasets):
 # `atk_<name>` writes `<name>`.
-GUARD_ATTACK_DATASETS = ("api_out", "api_host", "inc_parts", "flag_out", "parts_out", "glob_out")
+GUARD_ATTACK_DATASETS = (
+    "api_out",
+    "api_host",
+    "inc_parts",
+    "inc_late",
+    "flag_out",
+    "parts_out",
+    "glob_out",
+)
 
 
 def _guard_attacks() -> dict[str, Pipeline]:
