@@ -141,7 +141,8 @@ class Settings(BaseSettings):
             max_length=50,
             description="Protocols caller params may point a dataset at. `file` (the "
             "default, alone) means local paths, which must stay under data_root; any other "
-            "protocol listed (e.g. `s3`) is allowed anywhere.",
+            "protocol listed (e.g. `s3`) is allowed on the host (bucket) of the dataset's "
+            "own remote location, or anywhere for a local one.",
         ),
     ] = ["file"]
     cancel_grace_seconds: Annotated[

@@ -81,12 +81,12 @@ PICKLE = "pickle.PickleDataset"
         ("typed", {"dtype": PICKLE}, "type_selection"),
         ("typed", {"dtype": "kedro_datasets." + PICKLE}, "type_selection"),
         ("hostile_parts", {"part_type": PICKLE}, "type_selection"),
-        # Other fields that choose a class or how it reads.
-        ("hostile_generic", {"file_format": "pickle"}, "type_selection"),
-        ("hostile_pickle", {"backend": "dill"}, "type_selection"),
-        ("hostile_csv", {"engine": "python"}, "type_selection"),
-        ("hostile_csv", {"encoding": "latin-1"}, "type_selection"),
-        ("hostile_csv", {"creds": "other_creds"}, "type_selection"),
+        # Any other option: params may change only locations.
+        ("hostile_generic", {"file_format": "pickle"}, "param_changes_dataset_option"),
+        ("hostile_pickle", {"backend": "dill"}, "param_changes_dataset_option"),
+        ("hostile_csv", {"engine": "python"}, "param_changes_dataset_option"),
+        ("hostile_csv", {"encoding": "latin-1"}, "param_changes_dataset_option"),
+        ("hostile_csv", {"creds": "other_creds"}, "param_changes_dataset_option"),
     ],
 )
 def test_params_may_not_choose_a_class_or_its_behaviour(
@@ -410,7 +410,7 @@ def test_kedro_compatible_run_refuses_the_same(
 
 
 def test_other_protocols_only_when_the_server_allows_them(tmp_path: Path) -> None:
-    from app.kedro_bridge.catalog_guard import Policy, location_problem
+    from app.kedro_bridge.location_rules import Policy, location_problem
 
     root = tmp_path / "data"
     root.mkdir()
@@ -430,8 +430,8 @@ def test_other_protocols_only_when_the_server_allows_them(tmp_path: Path) -> Non
     assert outside[0] == "path_outside_data_root"
 
 
-def test_behaviour_covers_nested_wrappers() -> None:
-    from app.kedro_bridge.catalog_guard import behaviour
+def test_options_cover_nested_wrappers() -> None:
+    from app.kedro_bridge.catalog_guard import options
 
     wrapper = {
         "type": "partitions.PartitionedDataset",
@@ -439,14 +439,14 @@ def test_behaviour_covers_nested_wrappers() -> None:
         "credentials": {"sha256": "x"},
     }
     changed = {**wrapper, "dataset": {"type": PICKLE, "load_args": {"engine": "c"}}}
-    assert behaviour(wrapper) != behaviour(changed)
-    assert ("dataset.load_args.engine", '"c"') in behaviour(wrapper)
+    assert options(wrapper) != options(changed)
+    assert ("dataset.load_args.engine", '"c"') in options(wrapper)
     shorthand = {"type": "partitions.PartitionedDataset", "dataset": "text.TextDataset"}
-    assert behaviour(shorthand) != behaviour({**shorthand, "dataset": PICKLE})
+    assert options(shorthand) != options({**shorthand, "dataset": PICKLE})
 
 
-def test_behaviour_and_locations_cover_every_nested_dataset() -> None:
-    from app.kedro_bridge.catalog_guard import behaviour, locations
+def test_options_and_locations_cover_every_nested_dataset() -> None:
+    from app.kedro_bridge.catalog_guard import locations, options
 
     incremental = {
         "type": "partitions.IncrementalDataset",
@@ -455,14 +455,14 @@ def test_behaviour_and_locations_cover_every_nested_dataset() -> None:
         "checkpoint": {"type": "text.TextDataset", "filepath": "/p/data/ckpt"},
     }
     retyped = {**incremental, "checkpoint": {"type": PICKLE, "filepath": "/p/data/ckpt"}}
-    assert behaviour(incremental) != behaviour(retyped)
+    assert options(incremental) != options(retyped)
     moved = {**incremental, "checkpoint": {"type": "text.TextDataset", "filepath": "/etc/x"}}
     assert ("checkpoint.filepath", "/etc/x") in locations(moved)
     assert ("path", "/p/data/parts") in locations(moved)
     # A suffix is part of every partition's path: "/../../x" would leave the data root.
     partitioned = {"type": "partitions.PartitionedDataset", "path": "/p/data/parts"}
     suffixed = {**partitioned, "filename_suffix": "/../../x"}
-    assert behaviour(partitioned) != behaviour(suffixed)
+    assert options(partitioned) != options(suffixed)
 
 
 def test_a_moved_nested_location_is_checked_too(tmp_path: Path) -> None:
@@ -483,7 +483,7 @@ def test_a_moved_nested_location_is_checked_too(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("location", ["x:foo", "data:,a/../data/x", "data/01_raw/x.csv"])
 def test_a_relative_local_location_is_refused(tmp_path: Path, location: str) -> None:
-    from app.kedro_bridge.catalog_guard import Policy, location_problem
+    from app.kedro_bridge.location_rules import Policy, location_problem
 
     # Kedro makes the project's local paths absolute; a relative one would resolve against
     # whatever directory a process happens to run in.
@@ -513,7 +513,7 @@ def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> N
 
 
 def test_a_moved_location_stays_under_what_params_do_not_choose(tmp_path: Path) -> None:
-    from app.kedro_bridge.catalog_guard import placement_problem
+    from app.kedro_bridge.location_rules import placement_problem
 
     root = tmp_path / "data"
     default = f"{root}/tenants/default/out.csv"

@@ -61,8 +61,10 @@ def absolute_catalog(loader: Any, project_path: Path) -> dict[str, Any]:
 
 
 class PreRunGuard:
-    """Kedro hooks that refuse to start a run whose params-driven locations fail the
-    guard now. One per worker process; a worker runs one run at a time."""
+    """Kedro hooks that refuse to start a run whose params-driven datasets fail the
+    guard now: every rule of ``catalog_guard`` (locations at any depth, typed mapping
+    or not, and every other value), as the API process applied it. One per worker
+    process; a worker runs one run at a time."""
 
     def __init__(self, session: Any, project_path: Path, policy: catalog_guard.Policy) -> None:
         from kedro.framework.project import pipelines

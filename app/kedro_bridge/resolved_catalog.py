@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from app.domain.runs import Footprint, RunPlan
 from app.kedro_bridge import catalog_guard
+from app.kedro_bridge.location_rules import local_key, split_protocol
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
@@ -81,9 +82,9 @@ def _target(config: dict[str, Any]) -> object:
 def normalise(target: str) -> str:
     """The key two runs touching the same location share: the guard's reading of the
     protocol, so every spelling of a local file is one key."""
-    protocol, path = catalog_guard.split_protocol(target)
+    protocol, path = split_protocol(target)
     if protocol == "file":
-        return catalog_guard.local_key(path)
+        return local_key(path)
     # Keys are stored with the run: keep scheme, host and path, never credentials.
     parts = urlsplit(target)
     host = parts.hostname or ""

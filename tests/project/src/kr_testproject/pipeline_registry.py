@@ -60,6 +60,28 @@ def _hostile() -> dict[str, Pipeline]:
     }
 
 
+# Datasets only tests/test_catalog_guard_options.py defines (elsewhere MemoryDatasets):
+# `atk_<name>` writes `<name>`.
+GUARD_ATTACK_DATASETS = (
+    "api_out",
+    "api_host",
+    "inc_parts",
+    "inc_late",
+    "flag_out",
+    "parts_out",
+    "glob_out",
+)
+
+
+def _guard_attacks() -> dict[str, Pipeline]:
+    return {
+        f"atk_{name}": Pipeline(
+            [node(nodes.echo_payload, "params:payload", name, name=f"write_{name}")]
+        )
+        for name in GUARD_ATTACK_DATASETS
+    }
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     _hold_workers_back()
     stages = Pipeline(
@@ -162,4 +184,5 @@ def register_pipelines() -> dict[str, Pipeline]:
             [node(nodes.read_text, "guarded_store", "secret_copy", name="read_guarded_store")]
         ),
         **_hostile(),
+        **_guard_attacks(),
     }
