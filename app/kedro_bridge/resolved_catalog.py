@@ -69,10 +69,15 @@ class ResolvedCatalog:
         return DatasetLocation(key, bool(config.get("versioned")), type_name)
 
 
+# Where a dataset's own data lives, in the order a config is read for it: the location
+# keys of catalog_guard.LOCATION_KEYS but ``temppath`` (a scratch copy, not the data).
+_TARGET_KEYS = ("filepath", "path", "filename", "url", "from_url", "location")
+
+
 def _target(config: dict[str, Any]) -> object:
-    """The file or directory a dataset config points at; wrappers (CachedDataset,
+    """The file, directory or URL a dataset config points at; wrappers (CachedDataset,
     PartitionedDataset, ...) may hold it in a nested ``dataset`` config."""
-    target = config.get("filepath") or config.get("path")
+    target = next((config[key] for key in _TARGET_KEYS if config.get(key)), None)
     nested = config.get("dataset")
     if not target and isinstance(nested, dict):
         return _target(nested)
