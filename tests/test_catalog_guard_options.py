@@ -327,3 +327,30 @@ def test_an_allowed_remote_protocol_keeps_its_host(
 def test_a_local_default_may_move_to_an_allowed_protocol(tmp_path: Path) -> None:
     usual = {"type": "text.TextDataset", "filepath": f"{tmp_path}/x.txt"}
     assert _errors(usual, {**usual, "filepath": "s3://bucket/x.txt"}, tmp_path, "s3") == []
+
+
+@pytest.mark.parametrize(
+    "moved",
+    [
+        {"path": "/../../tmp/escaped.txt"},  # Kedro would write to str() of the mapping
+        {"filepath": "/data/flag/x.txt", "path": "s3://evil/f.txt"},
+        ["/data/flag/x.txt"],
+        7,
+    ],
+)
+def test_a_location_stays_a_location_string(tmp_path: Path, moved: Any) -> None:
+    usual = {"type": "text.TextDataset", "filepath": f"{tmp_path}/flag/f.txt"}
+    errors = _errors(usual, {**usual, "filepath": moved}, tmp_path, "s3")
+    assert [code for code, _ in errors] == ["param_changes_dataset_option"]
+
+
+@pytest.mark.parametrize("path", ["*", "a/[0-9]", "x?y", "{a,b}"])
+def test_glob_characters_are_refused_in_a_remote_path_too(tmp_path: Path, path: str) -> None:
+    usual = {"type": "text.TextDataset", "filepath": "s3://bucket-a/mine/f.txt", "versioned": True}
+    moved = {**usual, "filepath": f"s3://bucket-a/{path}/f.txt"}
+    assert [code for code, _ in _errors(usual, moved, tmp_path, "s3")] == ["bad_path"]
+    # A URL's query is no path: nothing globs it.
+    api = {"type": "api.APIDataset", "url": "https://api.example/v1/items?q=a"}
+    assert (
+        _errors(api, {**api, "url": "https://api.example/v1/items?q=a*"}, tmp_path, "https") == []
+    )

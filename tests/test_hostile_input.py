@@ -470,15 +470,27 @@ def test_a_moved_nested_location_is_checked_too(tmp_path: Path) -> None:
 
     root = tmp_path / "data"
     root.mkdir()
-    usual = {"type": "x.Incremental", "path": f"{root}/parts", "checkpoint": {"type": "t.T"}}
-    moved = {**usual, "checkpoint": {"type": "t.T", "filepath": "/etc/passwd"}}
-    errors = params_driven_errors(
-        ["ds"],
-        lambda _: ResolvedDataset.of(moved),
-        lambda _: ResolvedDataset.of(usual),
-        Policy(str(root)),
-    )
-    assert [error.type for error in errors] == ["path_outside_data_root"]
+    usual = {
+        "type": "x.Incremental",
+        "path": f"{root}/parts",
+        "checkpoint": {"type": "t.T", "filepath": f"{root}/parts/CHECKPOINT"},
+    }
+
+    def errors_for(moved: dict[str, Any]) -> list[str]:
+        found = params_driven_errors(
+            ["ds"],
+            lambda _: ResolvedDataset.of(moved),
+            lambda _: ResolvedDataset.of(usual),
+            Policy(str(root)),
+        )
+        return [error.type for error in found]
+
+    assert errors_for({**usual, "checkpoint": {"type": "t.T", "filepath": "/etc/passwd"}}) == [
+        "path_outside_data_root"
+    ]
+    # Params change a location's value; adding one where the project has none is no move.
+    added = {**usual, "checkpoint": {"type": "t.T", "filepath": f"{root}/c", "path": f"{root}/d"}}
+    assert errors_for(added) == ["param_changes_dataset_option"]
 
 
 @pytest.mark.parametrize("location", ["x:foo", "data:,a/../data/x", "data/01_raw/x.csv"])

@@ -149,7 +149,13 @@ def params_driven_errors(
     errors = []
     for name in sorted(names):
         moved, usual = resolve(name), resolve_default(name)
-        changed = sorted({key for key, _ in set(moved.options) ^ set(usual.options)})
+        # Params may change a location's value, never where the locations are: a mapping
+        # in place of a location string (``{"path": ...}``) is not a location Kedro reads.
+        moved_at = {key for key, _ in moved.locations}
+        usual_at = {key for key, _ in usual.locations}
+        changed = sorted(
+            {key for key, _ in set(moved.options) ^ set(usual.options)} | (moved_at ^ usual_at)
+        )
         if changed:
             errors.append(_option_error(name, changed))
             continue

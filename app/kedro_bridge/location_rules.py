@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 MAX_PATH_CHARS = 4096
 MAX_COMPONENT_CHARS = 255
@@ -44,6 +45,11 @@ def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
         allowed = ", ".join(sorted(policy.allowed_protocols))
         return "protocol_not_allowed", f"protocol {protocol[:20]!r} is not one of {allowed}"
     if protocol != "file":
+        # A remote path is globbed too (a versioned dataset's latest version); only an
+        # http(s) URL's query and fragment, which nothing globs, may hold such characters.
+        remote = urlsplit(location).path if protocol in {"http", "https"} else path
+        if _GLOB.search(remote):
+            return "bad_path", "glob characters (* ? [ ] { }) would match other files"
         return None
     if any(len(part) > MAX_COMPONENT_CHARS for part in path.split("/")):
         return "bad_path", f"a path component longer than {MAX_COMPONENT_CHARS} characters"
