@@ -6,6 +6,7 @@ a right guess and a wrong one get the same answer."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,16 @@ def _answer(service: ServiceProcess, guess: str) -> tuple[int, str]:
     compat.pop("run_id", None)  # one of its own each time
     # A pair without "=" after it: a parse error quoting the whole value, guess and all.
     snapshot = service.client.get("/snapshot", params={"params": f"x={guess},y"}).json()
+    # An X-Request-ID is echoed when it is a plain token: a guess that is one must be too.
+    request_id = service.client.get("/healthz", headers={"X-Request-ID": guess})
+    echoed = request_id.headers["x-request-id"] == guess or not re.fullmatch(r"[\w.:-]+", guess)
     params = {"pipeline_names": ["free_output"], "params": {"payload": guess}}
     run_id = service.submit(**params)["run_id"]
     service.wait(run_id)
     request = service.get(run_id)["request"]
-    shown = json.dumps([plan.json(), compat, snapshot, request["params"], request["params_masked"]])
+    shown = json.dumps(
+        [plan.json(), compat, snapshot, echoed, request["params"], request["params_masked"]]
+    )
     return plan.status_code, shown.replace(guess, "<the guess>")
 
 
