@@ -127,9 +127,12 @@ def test_every_spelling_of_a_store_file_has_the_one_owner(
     owner = SqlRunStore(f"sqlite:///{database}")
     (tmp_path / "link.db").symlink_to(database)
     (tmp_path / "linked-state").symlink_to(database.parent)
+    (tmp_path / "hard.db").hardlink_to(database)  # its own name, its own -wal: one file still
     monkeypatch.chdir(tmp_path)  # so relative spellings can be tried; no stray files here
     spellings = [
         f"sqlite:///{tmp_path / 'link.db'}",
+        f"sqlite:///{tmp_path / 'hard.db'}",
+        f"sqlite:///file:{tmp_path / 'hard.db'}?uri=true",
         f"sqlite:///{tmp_path / 'linked-state' / 'runs.db'}",
         f"sqlite:///{tmp_path}/./state/../state/runs.db",
         "sqlite:///state/runs.db",
@@ -141,7 +144,12 @@ def test_every_spelling_of_a_store_file_has_the_one_owner(
         with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
             SqlRunStore(url)
     owner.close()
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.db", "linked-state", "state"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "hard.db",
+        "link.db",
+        "linked-state",
+        "state",
+    ]
     second = SqlRunStore(f"sqlite:///file:{database}?uri=true")  # the URI form works as a store
     second.close()
 

@@ -96,9 +96,15 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def lock_sqlite_store(url: str) -> IO[bytes] | None:
-    """Take an exclusive lock beside a SQLite store file, so a second service cannot
-    share it (one process owns dispatch and event numbering). Returns the open lock
-    file (keep it open to keep the lock), or None for other databases.
+    """Take an exclusive lock on a SQLite store file, so a second service cannot share
+    it (one process owns dispatch and event numbering). Returns the open file (keep it
+    open to keep the lock; close it only after every connection to the store is
+    closed), or None for other databases.
+
+    The lock is ``flock`` on the database file itself, so every name of that file (a
+    symlink, a relative path, a ``file:`` URI, a hard link) meets the same lock. SQLite's
+    own locks are POSIX record locks, which ``flock`` does not touch on Linux. The file
+    is created empty when missing, which SQLite takes as a new database.
 
     Raises StoreInUse if the lock is held.
     """
@@ -106,9 +112,7 @@ def lock_sqlite_store(url: str) -> IO[bytes] | None:
     if path is None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Beside the file itself, symlinks resolved: every spelling of one store (a relative
-    # path, a symlink, a ``file:`` URI) takes the same lock.
-    handle = path.with_name(path.name + ".lock").open("wb")
+    handle = path.open("ab")  # never truncates; nothing is written through it
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as error:
