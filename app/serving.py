@@ -89,12 +89,13 @@ class DrainingServer(uvicorn.Server):
             self.draining = True
             loop.call_soon_threadsafe(self._begin_drain)
             return
-        if loop is not None and not self.should_exit:
+        if loop is not None:
             # Stop now: the drain under way (or the one the app's shutdown would start)
-            # waits for no run, and requests still open get a second, not ten. A signal
-            # after this one is uvicorn's force exit.
+            # waits for no run, and nothing waits for a store that cannot write; also once
+            # the app's shutdown has begun (the drain over), which may be that wait.
             loop.call_soon_threadsafe(self._stop_now)
-            self.config.timeout_graceful_shutdown = STOP_NOW_GRACE_SECONDS
+            if not self.should_exit:  # requests still open get a second, not ten
+                self.config.timeout_graceful_shutdown = STOP_NOW_GRACE_SECONDS
             logger.info("%s: stopping now", signal.Signals(sig).name)
         super().handle_exit(sig, frame)
 
