@@ -258,6 +258,16 @@ def test_every_credential_string_is_a_secret_but_who_and_where() -> None:
         "db": {"username": "etl_loader", "host": "db.example.com", "port": "5432"},
         "pg": {"url": "postgresql://etl:pw-in-url-9@db/sales", "schema": "analytics"},
         "warehouse": {"user": "etl_wh", "password": "wh-pass-123"},  # who, where: of values
+        # Connector options and places (found from outside mangling "require ssl").
+        "pg_ssl": {"sslmode": "require", "password": "pg-ssl-pw-1"},
+        "snow": {"authenticator": "snowflake", "account": "xy12345"},
+        "gcs": {"bucket_name": "analytics-bucket"},
+        "gcp": {
+            "type": "service_account",
+            "client_email": "etl@proj.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----\n",
+        },
     }
     found = credential_secrets_in(credentials)
     assert {
@@ -269,6 +279,9 @@ def test_every_credential_string_is_a_secret_but_who_and_where() -> None:
     } <= found
     assert {"DRIVER=x;UID=sa;PWD=OdbcPwd-Violet42", "OdbcPwd-Violet42", "pw-in-url-9"} <= found
     assert not {"eu-west-1", "etl_loader", "db.example.com", "analytics", "etl_wh"} & found
+    assert {"pg-ssl-pw-1", credentials["gcp"]["private_key"]} <= found
+    places = {"require", "snowflake", "analytics-bucket", "https://oauth2.googleapis.com/token"}
+    assert not (places | {"etl@proj.iam.gserviceaccount.com"}) & found
 
 
 def test_text_from_the_caller_is_masked_by_shape_never_by_known_secrets() -> None:

@@ -75,6 +75,19 @@ _NOT_SECRET_CREDENTIAL_KEYS = frozenset(
         "driver",
         "protocol",
         "drivername",
+        # Options and places of common connectors: sslmode, Snowflake's authenticator,
+        # buckets, a GCP service account's addresses (its private_key stays a secret).
+        "sslmode",
+        "authenticator",
+        "bucket",
+        "bucket_name",
+        "token_uri",
+        "auth_uri",
+        "auth_provider_x509_cert_url",
+        "client_x509_cert_url",
+        "client_email",
+        "universe_domain",
+        "api_version",
     }
 )
 
