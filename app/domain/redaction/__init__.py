@@ -21,7 +21,7 @@ is one. Data (free outputs) gets only the first, and says where it masked
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -70,18 +70,9 @@ def secrets_in(value: Any, secret: bool = False) -> set[str]:
     """The secret strings in JSON-like ``value`` (a run's params): every string under
     a key that names a secret (:func:`.names.is_secret_key`), and what the shapes find
     in any string."""
-    found: set[str] = set()
-    if isinstance(value, str):
-        found.update(secrets_in_text(value))
-        if secret:
-            found.add(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found |= secrets_in(item, secret or (isinstance(key, str) and is_secret_key(key)))
-    elif isinstance(value, list | tuple):
-        for item in value:
-            found |= secrets_in(item, secret)
-    return found
+    return _secret_strings(
+        value, secret, lambda held, key, _: held or (isinstance(key, str) and is_secret_key(key))
+    )
 
 
 def credential_secrets_in(value: Any, secret: bool = True) -> set[str]:
@@ -89,6 +80,21 @@ def credential_secrets_in(value: Any, secret: bool = True) -> set[str]:
     lists and nested mappings included, except those held by a key naming who or where
     (:func:`.names.is_credential_secret_key`: ``username``, ``host``, ...), plus what
     the shapes find in any string (a DSN's password under ``url``)."""
+    # A key says who or where only of the values it holds itself: a mapping under
+    # "warehouse" is judged by its own keys.
+    return _secret_strings(
+        value,
+        secret,
+        lambda _, key, item: isinstance(item, Mapping) or is_credential_secret_key(str(key)),
+    )
+
+
+def _secret_strings(
+    value: Any, secret: bool, holds_secrets: Callable[[bool, Any, Any], bool]
+) -> set[str]:
+    """Every string of JSON-like ``value`` that is a secret (``secret`` for ``value``
+    itself; ``holds_secrets(secret, key, item)`` for an item of a mapping), and what the
+    shapes find in any string."""
     found: set[str] = set()
     if isinstance(value, str):
         found.update(secrets_in_text(value))
@@ -96,13 +102,10 @@ def credential_secrets_in(value: Any, secret: bool = True) -> set[str]:
             found.add(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            # A key says who or where only of the values it holds itself: a mapping
-            # under "warehouse" is judged by its own keys.
-            holds_secrets = isinstance(item, Mapping) or is_credential_secret_key(str(key))
-            found |= credential_secrets_in(item, holds_secrets)
+            found |= _secret_strings(item, holds_secrets(secret, key, item), holds_secrets)
     elif isinstance(value, list | tuple):
         for item in value:
-            found |= credential_secrets_in(item, secret)
+            found |= _secret_strings(item, secret, holds_secrets)
     return found
 
 
