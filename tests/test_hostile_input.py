@@ -524,7 +524,7 @@ def test_every_spelling_of_a_local_file_is_one_conflict_key(tmp_path: Path) -> N
     assert {normalise(spelling) for spelling in spellings} == {os.path.realpath(target)}
 
 
-def test_datasets_at_one_url_or_location_share_a_conflict_key(tmp_path: Path) -> None:
+def test_datasets_at_one_url_or_location_share_a_conflict_key() -> None:
     """Dispatch keeps runs apart that write one place, whatever key a dataset names it by."""
     from app.domain.runs import Footprint
     from app.kedro_bridge.resolved_catalog import ResolvedCatalog
@@ -536,8 +536,7 @@ def test_datasets_at_one_url_or_location_share_a_conflict_key(tmp_path: Path) ->
             "table_a": {"type": "databricks.ManagedTableDataset", "location": "s3://b/t"},
             "table_b": {"type": "some.Dataset", "location": "s3://b/t"},
             "wrapped": {"type": "CachedDataset", "dataset": {"type": "x.Y", "url": "s3://b/t"}},
-        },
-        tmp_path,
+        }
     )
     keys = {name: catalog.locate(name).key for name in ("api_a", "api_b", "table_a", "table_b")}
     assert keys["api_a"] == keys["api_b"] == "https://api.example/v1/items"

@@ -23,7 +23,7 @@ from app.domain.runs import RunPlan, RunSpec
 from app.errors import FieldError, InvalidRunRequest, PipelineNotFound, ServiceUnavailable
 from app.kedro_bridge import catalog_guard, config_reach, discovery, missing_outputs, selection
 from app.kedro_bridge.project import ProjectLocation, open_project, project_commit
-from app.kedro_bridge.resolved_catalog import ResolvedCatalog, run_plan
+from app.kedro_bridge.resolved_catalog import ResolvedCatalog, guard_config, run_plan
 from app.kedro_bridge.runners import RUNNERS
 from app.kedro_bridge.suggestions import Suggestions, close_matches
 
@@ -62,7 +62,7 @@ class KedroInspector:
         self._params_free_credentials = "credentials" not in reach
         # The catalog and parameters as the project defines them, with no caller params.
         self._default_catalog_config = self._catalog_config(None)
-        self._default_catalog = ResolvedCatalog(self._default_catalog_config, location.project_path)
+        self._default_catalog = ResolvedCatalog(self._default_catalog_config)
         self._default_credentials = (
             None
             if self._params_free_credentials
@@ -190,11 +190,9 @@ class KedroInspector:
     def _catalog_for(self, spec: RunSpec) -> ResolvedCatalog:
         if self._params_free_catalog or not spec.params:
             return self._default_catalog
-        return ResolvedCatalog(self._catalog_config(spec.params), self._location.project_path)
+        return ResolvedCatalog(self._catalog_config(spec.params))
 
     def _catalog_config(self, params: dict[str, Any] | None) -> dict[str, Any]:
-        from kedro.framework.context.context import _convert_paths_to_absolute_posix
-
         try:
             config = self.session._get_config_loader(params or None)["catalog"]
         except Exception as error:
@@ -210,13 +208,9 @@ class KedroInspector:
                 "The service cannot read the project's configuration now; retry later.",
                 retry_after_seconds=5,
             ) from error
-        config = _convert_paths_to_absolute_posix(self._location.project_path, dict(config))
         # Only locations and behaviour matter here: credentials stay out of this process,
         # as digests that still show whether params changed them.
-        return {
-            name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
-            for name, entry in config.items()
-        }
+        return guard_config(config, self._location.project_path)
 
     def _resolves_without_params(self) -> bool:
         """Whether the catalog resolves without the caller's params: if it does not

@@ -11,53 +11,17 @@ time of use): a link swapped in during the run is not caught.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
 from app.kedro_bridge import catalog_guard
-from app.kedro_bridge.resolved_catalog import RUNTIME_PATTERNS
-
-# As the inspector resolves names no entry or pattern matches: in memory, nowhere on disk.
-
-Resolve = Callable[[str], catalog_guard.ResolvedDataset]
+from app.kedro_bridge.resolved_catalog import ResolvedCatalog, guard_config
 
 
 class LocationGuardError(Exception):
     """A run's params-driven dataset locations no longer pass the catalog guard."""
-
-
-def guard_view(config: dict[str, Any]) -> Resolve:
-    """What the guard needs of each dataset of an (absolutised) catalog config, memoised;
-    credentials as digests, as the inspector sees them."""
-    from kedro.io.catalog_config_resolver import CatalogConfigResolver
-
-    hidden = {
-        name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
-        for name, entry in config.items()
-    }
-    resolver = CatalogConfigResolver(hidden, default_runtime_patterns=RUNTIME_PATTERNS)
-    resolved: dict[str, catalog_guard.ResolvedDataset] = {}
-
-    def resolve(name: str) -> catalog_guard.ResolvedDataset:
-        if name not in resolved:
-            if name == "parameters" or name.startswith("params:"):
-                resolved[name] = catalog_guard.ResolvedDataset((), ())
-            else:
-                resolved[name] = catalog_guard.ResolvedDataset.of(resolver.resolve_pattern(name))
-        return resolved[name]
-
-    return resolve
-
-
-def absolute_catalog(loader: Any, project_path: Path) -> dict[str, Any]:
-    """The catalog config ``loader`` resolves, with local paths made absolute as Kedro's
-    context does before it builds a catalog."""
-    from kedro.framework.context.context import _convert_paths_to_absolute_posix
-
-    return dict(_convert_paths_to_absolute_posix(project_path, dict(loader["catalog"])))
 
 
 class PreRunGuard:
@@ -69,8 +33,9 @@ class PreRunGuard:
     def __init__(self, session: Any, project_path: Path, policy: catalog_guard.Policy) -> None:
         from kedro.framework.project import pipelines
 
-        default_config = absolute_catalog(session._get_config_loader(), project_path)
-        self._resolve_default = guard_view(default_config)
+        default_config = guard_config(session._get_config_loader()["catalog"], project_path)
+        self._resolve_default = ResolvedCatalog(default_config).resolved
+        self._project_path = project_path
         self._policy = policy
         names = catalog_guard.project_dataset_names(default_config, pipelines.values())
         self._protected = catalog_guard.protected_locations(names, self._resolve_default)
@@ -90,7 +55,8 @@ class PreRunGuard:
             raise LocationGuardError("The run's catalog was not seen; it cannot be checked.")
         errors = catalog_guard.params_driven_errors(
             pipeline.datasets(),
-            guard_view(run_catalog),
+            # As the API process saw it: absolute paths, credentials as digests.
+            ResolvedCatalog(guard_config(run_catalog, self._project_path)).resolved,
             self._resolve_default,
             self._policy,
             self._protected,

@@ -4,6 +4,7 @@ conflict-aware dispatch. Pure reading of configuration: never loads or saves dat
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,15 +31,27 @@ class DatasetLocation:
     type: str | None
 
 
+def guard_config(catalog: Mapping[str, Any], project_path: Path) -> dict[str, Any]:
+    """A catalog config as the loader resolved it, as the guard and dispatch read it:
+    local paths made absolute as Kedro's context does before it builds a catalog, and
+    every ``credentials`` replaced by a digest (comparable; no secret in this copy)."""
+    from kedro.framework.context.context import _convert_paths_to_absolute_posix
+
+    config = _convert_paths_to_absolute_posix(project_path, dict(catalog))
+    return {
+        name: catalog_guard.hide_credentials(entry) if isinstance(entry, dict) else entry
+        for name, entry in config.items()
+    }
+
+
 class ResolvedCatalog:
     """Resolved dataset locations, memoised per dataset name."""
 
-    def __init__(self, config: dict[str, Any], project_path: Path) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         from kedro.io.catalog_config_resolver import CatalogConfigResolver
 
         self.config = config  # as resolved: absolute paths, credentials hidden
         self._resolver = CatalogConfigResolver(config, default_runtime_patterns=RUNTIME_PATTERNS)
-        self._project_path = project_path
         self._cache: dict[str, DatasetLocation] = {}
         self._resolved: dict[str, catalog_guard.ResolvedDataset] = {}
 
