@@ -354,20 +354,15 @@ class RunService:
                 raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
             now = utcnow()
             if run.status is RunStatus.QUEUED:
-                await self._write(
-                    [
-                        Transition(
-                            run_id,
-                            RunStatus.CANCELLED,
-                            now,
-                            EventType.RUN_CANCELLED,
-                            event_data={"detail": "cancelled while queued"},
-                        )
-                    ]
+                await self._end_queued(
+                    Transition(
+                        run_id,
+                        RunStatus.CANCELLED,
+                        now,
+                        EventType.RUN_CANCELLED,
+                        event_data={"detail": "cancelled while queued"},
+                    )
                 )
-                self._queue.remove_queued(run_id)
-                self._finish_waiters.wake(run_id)
-                await self._dispatch()
             elif run.status is RunStatus.RUNNING:
                 await self._write(
                     [Transition(run_id, RunStatus.CANCELLING, now, EventType.RUN_CANCEL_REQUESTED)]
@@ -398,15 +393,20 @@ class RunService:
                 run_id, RunStatus.FAILED, utcnow(), EventType.RUN_FAILED, error, error_data(error)
             )
             try:
-                await self._write([fail])
+                await self._end_queued(fail)
             except Exception:  # the store cannot write now (disk full): try again soon
                 logger.exception("could not fail run %s past its timeout", run_id)
                 loop = asyncio.get_running_loop()
                 loop.call_later(1.0, self._on_timeout, run_id, limit_seconds)
-                return
-            self._queue.remove_queued(run_id)
-            self._finish_waiters.wake(run_id)
-            await self._dispatch()
+
+    async def _end_queued(self, move: Transition) -> None:
+        """End a queued run (``move`` to a terminal state): record it, take it off the
+        queue, answer its long polls, and start what may start now. Call with the lock
+        held. Raises what the store raises, with nothing changed here."""
+        await self._write([move])
+        self._queue.remove_queued(move.run_id)
+        self._finish_waiters.wake(move.run_id)
+        await self._dispatch()
 
     def _waiting_for(self, run_id: str, caller: Caller) -> list[str]:
         return self._seen_by(caller, self._queue.waiting_for(run_id))
