@@ -25,6 +25,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -214,15 +215,16 @@ def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
         if service is not None:  # not yet started: nothing to drain
             await service.drain(settings.drain_seconds)
 
-    def end_drain() -> None:
-        service = getattr(app.state, "run_service", None)
-        if service is not None:
-            service.end_drain()
+    def when_started(act: Callable[[Any], None]) -> Callable[[], None]:
+        """A call of ``act(service)`` once the run service has started; before that,
+        nothing (no run to stop)."""
 
-    def stop_now() -> None:
-        service = getattr(app.state, "run_service", None)
-        if service is not None:
-            service.stop_now()
+        def call() -> None:
+            service = getattr(app.state, "run_service", None)
+            if service is not None:
+                act(service)
+
+        return call
 
     served = QuietStartupRefusals(app)
     config = uvicorn.Config(
@@ -235,7 +237,12 @@ def serve(app: Starlette, settings: Settings, listener: socket.socket) -> int:
         # Requests still open when uvicorn stops (after the drain) get this long to end.
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
-    server = DrainingServer(config, drain, end_drain, stop_now)
+    server = DrainingServer(
+        config,
+        drain,
+        end_drain=when_started(lambda service: service.end_drain()),
+        stop_now=when_started(lambda service: service.stop_now()),
+    )
     # Readiness and submissions answer 503 from the first SIGTERM; event streams end then
     # too, so they never hold the shutdown up.
     app.state.shutting_down = lambda: server.stopping
