@@ -48,8 +48,12 @@ class KnownSecrets:
     @contextmanager
     def for_run(self, values: Iterable[str]) -> Iterator[None]:
         """Also mask ``values`` until the block ends (a worker runs one run at a time)."""
+        run = frozenset(value for value in values if worth_masking(value))
+        if not run:  # most runs: the pattern of the lasting values stands as it is
+            yield
+            return
         with self._lock:
-            self._run = frozenset(value for value in values if worth_masking(value))
+            self._run = run
             self._compile()
         try:
             yield
