@@ -8,7 +8,6 @@ that is because a worker executes one run at a time.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -174,9 +173,8 @@ class RunExecutor:
         # its plugin manager is the one every run of this session uses.
         self._session._hook_manager.register(self.reporter)
         # The same data root and protocols as the API process's guard (wiring passes both).
-        policy = catalog_guard.Policy(
-            os.path.normpath(data_root or location.project_path / "data"),
-            frozenset(allowed_protocols),
+        policy = catalog_guard.Policy.of_project(
+            location.project_path, data_root, allowed_protocols
         )
         self._session._hook_manager.register(
             PreRunGuard(self._session, location.project_path, policy)

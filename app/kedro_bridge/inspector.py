@@ -11,7 +11,6 @@ same holds for credentials (``config_reach``).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,9 +46,8 @@ class KedroInspector:
 
         self._lock = threading.Lock()
         self._location = location
-        self._policy = catalog_guard.Policy(
-            os.path.normpath(data_root or location.project_path / "data"),
-            frozenset(allowed_protocols),
+        self._policy = catalog_guard.Policy.of_project(
+            location.project_path, data_root, allowed_protocols
         )
         self.session, self._metadata = open_project(location)
         self._pipelines: dict[str, Pipeline] = dict(pipelines.items())

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 MAX_PATH_CHARS = 4096
@@ -31,6 +32,16 @@ class Policy:
 
     data_root: str
     allowed_protocols: frozenset[str] = frozenset({"file"})
+
+    @classmethod
+    def of_project(
+        cls, project_path: Path, data_root: Path | None, allowed_protocols: Iterable[str]
+    ) -> Policy:
+        """The policy of a project: its ``data`` directory unless ``data_root`` is set.
+        The API process and every worker build theirs this one way."""
+        return cls(
+            os.path.normpath(data_root or project_path / "data"), frozenset(allowed_protocols)
+        )
 
 
 def location_problem(location: str, policy: Policy) -> tuple[str, str] | None:
