@@ -11,9 +11,9 @@ import pytest
 from app import faults
 from app.domain.dispatch import DispatchQueue, QueuedRun
 from app.domain.limits import ParamsRejected, check_params, nested_params
+from app.domain.policy import Attempt, lost_run_writes, retry_lost_attempt, write_for_report
 from app.domain.ports import Transition
 from app.domain.redaction import redact
-from app.domain.retry import requeue_instead
 from app.domain.runs import (
     TERMINAL_STATUSES,
     TRANSITIONS,
@@ -198,7 +198,6 @@ def test_a_new_run_starts_at_once_only_if_nothing_could_go_before_it() -> None:
 def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_cancel() -> None:
     from app.domain import reports
     from app.domain.ports import Transition
-    from app.domain.recording import store_write_for
     from app.domain.runs import FailureReason
 
     lost = reports.RunFailed(
@@ -208,16 +207,16 @@ def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_can
         "WorkerLost",
         "exit code -9",
     )
-    plain = store_write_for(lost, stopping=False, cancel_pending=set())
+    plain = write_for_report(lost, Attempt("r"), lambda: "v")
     assert isinstance(plain, Transition)
     assert plain.target is RunStatus.FAILED
     assert plain.error is not None
     assert plain.error.reason is FailureReason.WORKER_LOST
-    stopping = store_write_for(lost, stopping=True, cancel_pending=set())
+    stopping = write_for_report(lost, Attempt("r", stopping=True), lambda: "v")
     assert isinstance(stopping, Transition)
     assert stopping.error is not None
     assert stopping.error.reason is FailureReason.INTERRUPTED
-    cancelled = store_write_for(lost, stopping=False, cancel_pending={"r"})
+    cancelled = write_for_report(lost, Attempt("r", cancel_requested=True), lambda: "v")
     assert isinstance(cancelled, Transition)
     assert cancelled.target is RunStatus.CANCELLED
 
@@ -229,23 +228,25 @@ def _lost(reason: FailureReason) -> Transition:
 
 def test_only_lost_runs_with_attempts_left_are_requeued() -> None:
     versions = iter(["v2", "v3"])
-    requeued = requeue_instead(_lost(FailureReason.WORKER_LOST), 1, 2, lambda: next(versions))
+    requeued = retry_lost_attempt(
+        _lost(FailureReason.WORKER_LOST), Attempt("r", 1, 2), lambda: next(versions)
+    )
     assert (requeued.target, requeued.event, requeued.save_version) == (
         RunStatus.QUEUED,
         EventType.RUN_REQUEUED,
         "v2",
     )
     assert requeued.event_data["reason"] == "worker_lost"
-    assert requeue_instead(_lost(FailureReason.INTERRUPTED), 1, 3, lambda: "v").target is (
-        RunStatus.QUEUED
-    )
+    assert retry_lost_attempt(
+        _lost(FailureReason.INTERRUPTED), Attempt("r", 1, 3), lambda: "v"
+    ).target is (RunStatus.QUEUED)
     for reason, attempts in [
         (FailureReason.WORKER_LOST, 2),  # no attempt left
         (FailureReason.ERROR, 1),  # the pipeline raised: never retried
         (FailureReason.TIMEOUT, 1),
     ]:
         move = _lost(reason)
-        assert requeue_instead(move, attempts, 2, lambda: "v") is move
+        assert retry_lost_attempt(move, Attempt("r", attempts, 2), lambda: "v") is move
     assert RunStatus.QUEUED in TRANSITIONS[RunStatus.RUNNING]
     assert RunStatus.QUEUED not in TRANSITIONS[RunStatus.CANCELLING]
 
@@ -296,8 +297,6 @@ def test_node_progress_starts_again_with_each_attempt() -> None:
 
 
 def test_recovery_gives_back_an_attempt_no_worker_took_whatever_max_attempts_says() -> None:
-    from app.domain.recovery import interrupted_writes
-
     claimed = Run(
         run_id="r",
         save_version="2026-01-01T00.00.00.000Z",
@@ -313,7 +312,7 @@ def test_recovery_gives_back_an_attempt_no_worker_took_whatever_max_attempts_say
         acknowledged_attempts=0,
     )
     taken = replace(claimed, run_id="t", acknowledged_attempts=1)
-    given_back, lost = interrupted_writes(
+    given_back, lost = lost_run_writes(
         [claimed, taken], "crash", FailureReason.WORKER_LOST, datetime.now(UTC), lambda: "v"
     )
     assert (given_back.target, given_back.attempt_given_back) == (RunStatus.QUEUED, True)

@@ -71,7 +71,7 @@ def _chatty(token: str, count: int, seconds: float) -> RunSpec:
 async def _scenario(project: Path) -> dict[str, tuple[str, str | None]]:
     store = RefusingStore(f"sqlite:///{project / 'state' / 'runs.db'}")
     pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=2)
-    service = RunService(
+    service = RunService.local(
         store,
         PlanEveryRun(),  # type: ignore[arg-type]
         pool,

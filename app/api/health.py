@@ -26,11 +26,12 @@ async def healthz() -> dict[str, str]:
     responses=problem_responses(503),
 )
 async def readyz(request: Request, service: RunServiceDep) -> dict[str, object]:
-    """Ready when the project is loaded and at least one worker process is ready; not
-    ready from the moment shutdown begins."""
+    """Ready when the project is loaded and at least one worker process is ready (in
+    cluster mode: the database answers and a live replica has a ready worker); not ready
+    from the moment shutdown begins."""
     if request.app.state.shutting_down() or not service.accepting:
         raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
-    workers = service.ready_workers
+    workers = await service.workers_available()
     if workers == 0:
         raise ServiceUnavailable("No worker process is ready yet.", retry_after_seconds=2)
     return {"status": "ready", "workers_ready": workers, "queued": service.queue_depth}

@@ -25,16 +25,7 @@ class Admission:
 
     def check_timeout(self, spec: RunSpec) -> None:
         """Raise InvalidRunRequest for a timeout above the server's maximum."""
-        if spec.timeout_seconds is not None and spec.timeout_seconds > self._max_timeout:
-            raise InvalidRunRequest(
-                "timeout_seconds is above the server's maximum.",
-                [
-                    FieldError(
-                        ("body", "timeout_seconds"),
-                        f"at most {self._max_timeout:g} seconds on this server",
-                    )
-                ],
-            )
+        check_timeout(spec, self._max_timeout)
 
     def refuse_if_full(self) -> None:
         """Raise QueueFull before any planning when the run could only be queued and the
@@ -44,15 +35,7 @@ class Admission:
             raise self.queue_full()
 
     def queue_full(self) -> QueueFull:
-        return QueueFull(
-            f"The queue is full (at most {self.max_queued} runs wait); retry later.",
-            retry_after_seconds=self._retry_after(),
-        )
-
-    def _retry_after(self) -> int:
-        """A rough wait, in whole seconds, for a queue slot: one run's worth per worker."""
-        workers = max(1, self._executor.ready_workers)
-        return max(1, min(60, self._queue.queued_count // (workers * 10) + 1))
+        return queue_full(self.max_queued, self._queue.queued_count, self._executor.ready_workers)
 
     def free_slots(self) -> int:
         # A worker turns idle before the service has applied its run's end; until
@@ -63,3 +46,27 @@ class Admission:
             self._executor.ready_workers - self._queue.running_count,
         )
         return max(0, free)
+
+
+def check_timeout(spec: RunSpec, max_timeout: float) -> None:
+    """Raise InvalidRunRequest for a timeout above the server's maximum."""
+    if spec.timeout_seconds is not None and spec.timeout_seconds > max_timeout:
+        raise InvalidRunRequest(
+            "timeout_seconds is above the server's maximum.",
+            [
+                FieldError(
+                    ("body", "timeout_seconds"),
+                    f"at most {max_timeout:g} seconds on this server",
+                )
+            ],
+        )
+
+
+def queue_full(max_queued: int, queued: int, ready_workers: int) -> QueueFull:
+    """The refusal of a run the queue has no room for, with a rough wait, in whole
+    seconds, for a queue slot: one run's worth per worker."""
+    workers = max(1, ready_workers)
+    return QueueFull(
+        f"The queue is full (at most {max_queued} runs wait); retry later.",
+        retry_after_seconds=max(1, min(60, queued // (workers * 10) + 1)),
+    )

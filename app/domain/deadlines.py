@@ -14,7 +14,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from app.domain.dispatch import DispatchQueue
 from app.domain.ports import RunExecutor
 from app.domain.runs import utcnow
 
@@ -24,7 +23,7 @@ logger = logging.getLogger("kedro_runs.service")
 class Deadlines:
     def __init__(
         self,
-        queue: DispatchQueue,
+        is_running: Callable[[str], bool],
         executor: RunExecutor,
         *,
         cancel_grace_seconds: float,
@@ -34,7 +33,7 @@ class Deadlines:
         """``on_timeout(run_id, timeout)`` is called on the event loop when a run reaches
         its timeout; the service stops it (``stop_past_timeout``) or, if it is still
         queued, fails it."""
-        self._queue = queue
+        self._is_running = is_running
         self._executor = executor
         self._cancel_grace_seconds = cancel_grace_seconds
         self._default_timeout = default_timeout_seconds
@@ -95,7 +94,7 @@ class Deadlines:
 
     def _kill_after_grace(self, run_id: str) -> None:
         self._grace_timers.pop(run_id, None)
-        if self._queue.is_running(run_id) and self._executor.kill(run_id):
+        if self._is_running(run_id) and self._executor.kill(run_id):
             logger.warning(
                 "run %s did not stop within %.1fs of cancel; its worker was killed",
                 run_id,

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from app.domain.callers import Caller
 from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
 from app.domain.reports import LogLine, Report
 from app.domain.runs import (
     EventType,
+    Footprint,
     Run,
     RunError,
     RunEvent,
@@ -40,6 +42,14 @@ class Transition:
     save_version: str | None = None
     # A move to QUEUED of a run whose latest attempt no worker took: it is given back.
     attempt_given_back: bool = False
+    # Only from these of the allowed sources (a queued run's cancel or timeout must not
+    # end a run some other replica has just claimed).
+    only_from: frozenset[RunStatus] | None = None
+    # Cluster mode: a move to RUNNING claims the run for this replica...
+    claim_for: str | None = None
+    # ...and a replica's moves of a run apply only while the run is still claimed by it
+    # (a replica declared dead cannot end a run another one took over).
+    fence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,9 +63,11 @@ class AppendEvent:
 
 @dataclass(frozen=True)
 class AcknowledgeAttempt:
-    """A worker took the run's latest attempt (only while the run is active)."""
+    """A worker took the run's latest attempt (only while the run is active, and, with
+    ``fence``, still claimed by that replica)."""
 
     run_id: str
+    fence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,3 +257,101 @@ class RunHooks(Protocol):
     def event_recorded(
         self, run_id: str, event_type: str, at: datetime, node: str | None
     ) -> None: ...
+
+
+class RunScheduler(Protocol):
+    """The one stateful owner of which runs are queued and running: queue, admission,
+    deadlines, attempts, dispatch and recovery. ``domain.scheduler.LocalScheduler``
+    keeps them in this process for its own pool (the embedded mode); a database one
+    shares them between replicas. Call on the event loop."""
+
+    stopping: bool
+    # How long a wait may trust a wake-up to come: None in one process (every fact is
+    # recorded here); with replicas, waits read the store again at least this often.
+    recheck_seconds: float | None
+
+    async def start(self) -> None: ...
+    async def stop(self, drain_seconds: float = 0.0) -> None: ...
+    async def drain(self, seconds: float) -> None: ...
+    def end_drain(self) -> None: ...
+    def stop_now(self) -> None: ...
+
+    @property
+    def accepting(self) -> bool: ...
+
+    def check_admission(self, spec: RunSpec) -> None:
+        """Raise InvalidRunRequest or QueueFull before any planning."""
+
+    async def accept(self, run: Run, key: IdempotencyKey | None) -> Run:
+        """Commit ``run`` as queued and schedule it; the run as committed."""
+
+    async def cancel(self, run_id: str, caller: Caller) -> None:
+        """Raises RunNotFound, RunStateConflict."""
+
+    async def waiting_for(self, run_id: str, caller: Caller) -> list[str]: ...
+
+    async def workers_available(self) -> int:
+        """Workers ready to take runs, wherever they are (readiness). Raises
+        ServiceUnavailable when that cannot be known (the database is unreachable)."""
+        ...
+
+    async def conflicting(self, footprint: Footprint, caller: Caller) -> list[str]: ...
+
+    @property
+    def queue_depth(self) -> int: ...
+    @property
+    def ready_workers(self) -> int: ...
+    @property
+    def busy_workers(self) -> int: ...
+    @property
+    def idle_workers(self) -> int: ...
+    @property
+    def waiting_on_conflicts(self) -> int: ...
+
+
+class ClusterStore(Protocol):
+    """What replicas sharing one database need of it beyond ``RunStore``: membership with
+    heartbeats (a replica's lease on the runs it claimed), and claiming under one
+    database-wide dispatch lock. Methods block."""
+
+    def join(self, instance: str, ready_workers: int) -> None: ...
+
+    def heartbeat(self, instance: str, ready_workers: int, busy: int) -> bool:
+        """Renew ``instance``'s lease. False: it was declared dead (its runs were taken)."""
+        ...
+
+    def leave(self, instance: str) -> None: ...
+
+    def expired_instances(self, lease_seconds: float) -> list[str]:
+        """Replicas whose last heartbeat is older than ``lease_seconds`` (database clock)."""
+        ...
+
+    def claimed_by(self, instance: str) -> list[Run]:
+        """The active runs ``instance`` claimed."""
+        ...
+
+    def live_workers(self, lease_seconds: float) -> int:
+        """Ready workers summed over the replicas whose lease is current."""
+        ...
+
+    def claim(
+        self, instance: str, choose: Callable[[list[Run], list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        """Under the dispatch lock: ``choose(queued, active)`` (queued runs in dispatch
+        order, active runs of every replica) gives the claims (moves to RUNNING for
+        ``instance``) to apply in the same transaction. Returns the runs whose claim
+        applied, as they were before it, and the writes applied (to be announced)."""
+        ...
+
+    def dispatch_state(self) -> tuple[list[Run], list[Run]]:
+        """(queued runs in dispatch order, active runs), as one snapshot."""
+        ...
+
+
+class ChangeListener(Protocol):
+    """Tells this process what other processes recorded: ``start(deliver)`` calls
+    ``deliver(notice)`` on the event loop for each notice (see ``cluster_scheduler``)."""
+
+    def start(self, deliver: Callable[[str], None]) -> None: ...
+
+    def stop(self) -> None: ...

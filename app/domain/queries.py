@@ -3,19 +3,15 @@ caller that may see the run. Reads run on the service's reader threads."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
 
 from app.domain.callers import Caller
-from app.domain.ports import RunStore, StoredLogLine
-from app.domain.runs import Run, RunEvent, RunStatus, node_progress
+from app.domain.ledger import RunLedger
+from app.domain.ports import StoredLogLine
+from app.domain.runs import TERMINAL_STATUSES, Run, RunEvent, RunStatus, node_progress
 from app.domain.save_versions import is_save_version
 from app.domain.views import RunListPage, RunView, decode_cursor, encode_cursor
-from app.errors import RunNotFound
-
-T = TypeVar("T")
+from app.errors import RunNotFound, RunStateConflict
 
 MAX_PAGE = 200
 
@@ -28,22 +24,27 @@ def visible(run: Run | None, run_id: str, caller: Caller) -> Run:
     return run
 
 
+def cancellable(run: Run | None, run_id: str, caller: Caller) -> Run:
+    """``run``, if ``caller`` may see it and it has not ended. Raises RunNotFound,
+    RunStateConflict."""
+    run = visible(run, run_id, caller)
+    if run.status in TERMINAL_STATUSES:
+        raise RunStateConflict(f"Run {run_id} already ended as {run.status}.")
+    return run
+
+
 class RunQueries:
     """Read-only questions about runs. ``waiting_for(run_id, caller)`` names the runs
     in flight that a queued run waits for and that ``caller`` may see."""
 
     def __init__(
         self,
-        store: RunStore,
-        readers: Executor,
-        waiting_for: Callable[[str, Caller], list[str]],
+        ledger: RunLedger,
+        waiting_for: Callable[[str, Caller], Awaitable[list[str]]],
     ) -> None:
-        self._store = store
-        self._readers = readers
+        self._store = ledger.store
+        self.read = ledger.read
         self._waiting_for = waiting_for
-
-    async def read(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
 
     async def resolve(self, run_id: str, caller: Caller) -> str:
         """The id of the run ``run_id`` names: ``run_id`` itself, or, when it has the shape
@@ -66,7 +67,7 @@ class RunQueries:
 
         run, events = await self.read(load)
         run = visible(run, run_id, caller)
-        return RunView(run, node_progress(run, events), self._waiting_for(run_id, caller))
+        return RunView(run, node_progress(run, events), await self._waiting_for(run_id, caller))
 
     async def list_runs(
         self,
@@ -81,7 +82,7 @@ class RunQueries:
         page = await self.read(
             lambda: self._store.list_runs(statuses, pipeline, before, min(limit, MAX_PAGE), owner)
         )
-        views = [RunView(run, [], self._waiting_for(run.run_id, caller)) for run in page.runs]
+        views = [RunView(run, [], await self._waiting_for(run.run_id, caller)) for run in page.runs]
         next_cursor = encode_cursor(page.next_cursor) if page.next_cursor else None
         return RunListPage(views, next_cursor)
 

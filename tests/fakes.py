@@ -1,0 +1,297 @@
+"""In-memory fakes of the domain's ports, so its rules run in milliseconds: a run store
+that keeps the transition table's conditions, an executor a test drives by hand, and a
+project inspector with fixed plans. Never fakes of Kedro: only of our own ports."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from app.domain import reports
+from app.domain.discovery import DatasetInfo, PipelineDetail, PipelineSummary, PlanDetail
+from app.domain.ports import (
+    AcknowledgeAttempt,
+    AppendEvent,
+    AppendLogs,
+    IdempotencyKey,
+    RecordOutputs,
+    RunAssignment,
+    RunPage,
+    StoredLogLine,
+    StoreWrite,
+    Transition,
+)
+from app.domain.retention import PruneCounts
+from app.domain.runs import (
+    TERMINAL_STATUSES,
+    EventType,
+    FailureReason,
+    Footprint,
+    Run,
+    RunEvent,
+    RunPlan,
+    RunSpec,
+    RunStatus,
+    sources_of,
+    utcnow,
+)
+
+
+class InMemoryRunStore:
+    """The RunStore port in memory: conditional transitions, attempts, events, logs."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self.events: dict[str, list[RunEvent]] = {}
+        self.logs: dict[str, list[StoredLogLine]] = {}
+        self.outputs: dict[str, dict[str, object]] = {}
+        self.keys: dict[tuple[str, str], tuple[str, str, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        pass
+
+    def insert_run(
+        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+    ) -> None:
+        with self._lock:
+            self.runs[run.run_id] = run
+            self.events[run.run_id] = []
+            self._event(AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+            for write in then:
+                self._apply(write)
+            if key is not None:
+                self.keys[(key.principal, key.key)] = (key.body_hash, run.run_id, run.queued_at)
+
+    def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
+        found = self.keys.get((principal, key))
+        if found is None or found[2] < since:
+            return None
+        return found[0], found[1]
+
+    def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
+        with self._lock:
+            return [self._apply(write) for write in writes]
+
+    def _apply(self, write: StoreWrite) -> bool:
+        if isinstance(write, AppendEvent):
+            self._event(write)
+            return True
+        if isinstance(write, AppendLogs):
+            lines = self.logs.setdefault(write.run_id, [])
+            for line in write.lines:
+                lines.append(StoredLogLine(len(lines) + 1, line))
+            return True
+        if isinstance(write, RecordOutputs):
+            self.outputs[write.run_id] = write.outputs
+            return True
+        run = self.runs.get(write.run_id)
+        if run is None:
+            return False
+        if isinstance(write, AcknowledgeAttempt):
+            if run.status not in (RunStatus.RUNNING, RunStatus.CANCELLING):
+                return False
+            self.runs[run.run_id] = replace(run, acknowledged_attempts=run.attempts)
+            return True
+        if run.status not in sources_of(write.target):
+            return False
+        if write.target is RunStatus.CANCELLING:
+            run = replace(run, cancel_requested_at=write.at)
+        self.runs[run.run_id] = _moved(run, write)
+        self._event(AppendEvent(run.run_id, write.event, write.at, None, write.event_data))
+        return True
+
+    def _event(self, event: AppendEvent) -> None:
+        events = self.events.setdefault(event.run_id, [])
+        seq = len(events) + 1
+        events.append(RunEvent(event.run_id, seq, event.type, event.at, event.node, event.data))
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self.runs.get(run_id)
+
+    def find_run_by_save_version(self, save_version: str) -> Run | None:
+        for run in self.runs.values():
+            if save_version in (run.save_version, run.attempt_save_version):
+                return run
+        return None
+
+    def list_runs(
+        self,
+        statuses: Sequence[RunStatus],
+        pipeline: str | None,
+        before: str | None,
+        limit: int,
+        owner: str | None = None,
+    ) -> RunPage:
+        chosen = [
+            run
+            for run in sorted(self.runs.values(), key=lambda r: r.save_version, reverse=True)
+            if (not statuses or run.status in statuses)
+            and (pipeline is None or pipeline in run.spec.pipeline_names)
+            and (before is None or run.save_version < before)
+            and (owner is None or run.owner == owner)
+        ]
+        page = chosen[:limit]
+        return RunPage(page, page[-1].save_version if len(chosen) > limit else None)
+
+    def list_events(self, run_id: str, after: int, limit: int) -> list[RunEvent]:
+        return [e for e in self.events.get(run_id, []) if e.seq > after][:limit]
+
+    def list_logs(
+        self, run_id: str, after: int, min_level: int, limit: int
+    ) -> tuple[list[StoredLogLine], int]:
+        return [line for line in self.logs.get(run_id, []) if line.seq > after][:limit], 0
+
+    def get_outputs(self, run_id: str) -> dict[str, object] | None:
+        return self.outputs.get(run_id)
+
+    def runs_in(self, statuses: Sequence[RunStatus]) -> list[Run]:
+        chosen = [run for run in self.runs.values() if run.status in statuses]
+        return sorted(chosen, key=lambda run: run.current_save_version)
+
+    def last_save_version(self) -> str | None:
+        issued = [v for r in self.runs.values() for v in (r.save_version, r.attempt_save_version)]
+        return max((v for v in issued if v), default=None)
+
+    def prune_batch(
+        self, finished_before: datetime | None, keys_before: datetime, limit: int
+    ) -> PruneCounts:
+        raise NotImplementedError("retention is tested on the SQL store")
+
+    def count_prunable(
+        self, finished_before: datetime | None, keys_before: datetime
+    ) -> PruneCounts:
+        raise NotImplementedError("retention is tested on the SQL store")
+
+    def event_types(self, run_id: str) -> list[str]:
+        return [str(event.type) for event in self.events.get(run_id, [])]
+
+
+def _moved(run: Run, move: Transition) -> Run:
+    if move.target is RunStatus.RUNNING:
+        run = replace(run, started_at=move.at, attempts=run.attempts + 1)
+    elif move.target is RunStatus.QUEUED:
+        attempts = run.attempts - 1 if move.attempt_given_back else run.attempts
+        run = replace(run, attempt_save_version=move.save_version, attempts=attempts)
+    elif move.target in TERMINAL_STATUSES:
+        run = replace(run, finished_at=move.at)
+    if move.error is not None:
+        run = replace(run, error=move.error)
+    return replace(run, status=move.target)
+
+
+@dataclass
+class ScriptedExecutor:
+    """The RunExecutor port, driven by the test: ``execute`` records the assignment;
+    the test ``report``s what the worker would; ``kill`` reports the run lost."""
+
+    slots: int = 1
+    assigned: list[RunAssignment] = field(default_factory=list)
+    running: dict[str, RunAssignment] = field(default_factory=dict)
+    proceeded: list[str] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
+    kills: list[str] = field(default_factory=list)
+    _deliver: Callable[[reports.Report], None] | None = None
+
+    async def start(self, deliver: Callable[[reports.Report], None]) -> None:
+        self._deliver = deliver
+
+    async def stop(self) -> None:
+        for run_id in list(self.running):
+            self.lose(run_id)
+
+    def idle_slots(self) -> int:
+        return self.slots - len(self.running)
+
+    @property
+    def ready_workers(self) -> int:
+        return self.slots
+
+    def execute(self, assignment: RunAssignment) -> None:
+        assert len(self.running) < self.slots, "handed a run with no slot free"
+        self.assigned.append(assignment)
+        self.running[assignment.run_id] = assignment
+
+    def proceed(self, run_id: str) -> None:
+        self.proceeded.append(run_id)
+
+    def request_cancel(self, run_id: str) -> None:
+        self.cancels.append(run_id)
+
+    def kill(self, run_id: str) -> bool:
+        if run_id not in self.running:
+            return False
+        self.kills.append(run_id)
+        self.lose(run_id)
+        return True
+
+    def report(self, report: reports.Report) -> None:
+        """Deliver ``report`` as the run's worker would; an end frees the slot."""
+        assert self._deliver is not None
+        if isinstance(report, reports.RunSucceeded | reports.RunFailed | reports.RunCancelled):
+            self.running.pop(report.run_id, None)
+        self._deliver(report)
+
+    def lose(self, run_id: str) -> None:
+        self.report(
+            reports.RunFailed(run_id, utcnow(), FailureReason.WORKER_LOST, "WorkerLost", "-9")
+        )
+
+
+@dataclass
+class StaticInspector:
+    """The ProjectInspector port with a fixed footprint per pipeline name."""
+
+    footprints: dict[str, Footprint] = field(default_factory=dict)
+    env: str | None = None
+    kedro_version: str = "1.7.0"
+    project_commit: str | None = None
+
+    def plan(self, spec: RunSpec) -> RunPlan:
+        name = spec.pipeline_names[0] if spec.pipeline_names else "__default__"
+        return RunPlan(nodes=("node",), footprint=self.footprints.get(name, Footprint()))
+
+    def plan_detail(self, spec: RunSpec) -> tuple[RunPlan, PlanDetail]:
+        raise NotImplementedError
+
+    def list_pipelines(self) -> list[PipelineSummary]:
+        return []
+
+    def pipeline(self, name: str) -> PipelineDetail:
+        raise NotImplementedError
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        return []
+
+    def snapshot(self, params: dict[str, Any] | None) -> Any:
+        raise NotImplementedError
+
+
+@dataclass
+class RecordingHooks:
+    """The RunHooks port: what each hook was told, in order."""
+
+    calls: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def run_submitted(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
+        self.calls.append(("run_submitted", run_id, ""))
+
+    def run_started(self, run_id: str, pipeline_names: list[str], at: datetime) -> None:
+        self.calls.append(("run_started", run_id, ""))
+
+    def run_finished(
+        self,
+        run_id: str,
+        pipeline_names: list[str],
+        status: str,
+        started_at: datetime | None,
+        finished_at: datetime,
+        error: dict[str, str] | None,
+    ) -> None:
+        self.calls.append(("run_finished", run_id, status))
+
+    def event_recorded(self, run_id: str, event_type: str, at: datetime, node: str | None) -> None:
+        self.calls.append(("event_recorded", run_id, event_type))
