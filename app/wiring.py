@@ -96,7 +96,7 @@ async def open_run_service(
             webhooks.start()
             resources.callback(webhooks.stop)
             plugins.append(webhooks)
-        service = RunService(
+        service = RunService.local(
             store,
             inspector,
             pool,
