@@ -168,7 +168,7 @@ async def run_pipeline(
     before anything ran has a fresh uuid as `run_id`, naming no run."""
     new_run_id = str(uuid.uuid4())
     try:
-        body = _as_run_create(request)
+        body = as_run_create(request)
         key = idempotency_key_of(caller, idempotency_key, body) if idempotency_key else None
         view = await service.run_to_end(body.to_spec(), new_run_id, caller=caller, key=key)
     except InvalidRunRequest as error:
@@ -199,9 +199,10 @@ async def run_pipeline(
     )
 
 
-def _as_run_create(request: kedro.RunRequest) -> RunCreate:
-    """Kedro's request as ours; a runner outside the allowlist is a run failure there
-    too ("not allowed"), never an import."""
+def as_run_create(request: kedro.RunRequest) -> RunCreate:
+    """Kedro's request as ours, field for field. A runner outside the allowlist is
+    InvalidRunRequest, a run failure there too ("not allowed"), never an import; a value
+    RunCreate refuses is a RequestValidationError located in the body."""
     runner = short_runner_name(request.runner or "SequentialRunner")
     if runner is None:
         allowed = ", ".join(RUNNER_NAMES)
@@ -215,23 +216,8 @@ def _as_run_create(request: kedro.RunRequest) -> RunCreate:
             ],
         )
     try:
-        return _validate(
-            {
-                "pipeline_names": request.pipeline_names,
-                "tags": request.tags,
-                "node_names": request.node_names,
-                "from_nodes": request.from_nodes,
-                "to_nodes": request.to_nodes,
-                "from_inputs": request.from_inputs,
-                "to_outputs": request.to_outputs,
-                "namespaces": request.namespaces,
-                "load_versions": request.load_versions,
-                "only_missing_outputs": request.only_missing_outputs,
-                "runner": runner,
-                "is_async": request.is_async,
-                "params": request.params,
-            }
-        )
+        # Kedro's fields are ours by name (runner as its short name).
+        return _validate({**request.model_dump(), "runner": runner})
     except ValidationError as error:
         # Located as FastAPI locates body errors, as if Kedro's model had refused it.
         errors = [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]

@@ -103,23 +103,9 @@ class RunCreate(BaseModel):
     )
 
     def to_spec(self) -> RunSpec:
-        return RunSpec(
-            pipeline_names=tuple(self.pipeline_names or ("__default__",)),
-            tags=tuple(self.tags or ()),
-            node_names=tuple(self.node_names or ()),
-            from_nodes=tuple(self.from_nodes or ()),
-            to_nodes=tuple(self.to_nodes or ()),
-            from_inputs=tuple(self.from_inputs or ()),
-            to_outputs=tuple(self.to_outputs or ()),
-            namespaces=tuple(self.namespaces or ()),
-            load_versions=dict(self.load_versions or {}),
-            only_missing_outputs=self.only_missing_outputs,
-            runner=self.runner,
-            is_async=self.is_async,
-            params=dict(self.params or {}),
-            timeout_seconds=self.timeout_seconds,
-            max_attempts=self.max_attempts,
-        )
+        """The request as the domain holds it: a field left out (null, or an empty list or
+        object) takes the spec's default. The fields are the spec's, one for one."""
+        return RunSpec.from_values(self.model_dump())
 
 
 class RunRequestOut(BaseModel):

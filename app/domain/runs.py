@@ -7,6 +7,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+# Re-exported: the request is part of what a run is; its module is its own for the
+# declaration of its filters.
+from app.domain.run_spec import RunSpec as RunSpec
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -76,72 +80,6 @@ TERMINAL_EVENT = {
     RunStatus.FAILED: EventType.RUN_FAILED,
     RunStatus.CANCELLED: EventType.RUN_CANCELLED,
 }
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """What the caller asked to run, as accepted. Kedro receives ``params`` as runtime_params."""
-
-    pipeline_names: tuple[str, ...] = ("__default__",)
-    tags: tuple[str, ...] = ()
-    node_names: tuple[str, ...] = ()
-    from_nodes: tuple[str, ...] = ()
-    to_nodes: tuple[str, ...] = ()
-    from_inputs: tuple[str, ...] = ()
-    to_outputs: tuple[str, ...] = ()
-    namespaces: tuple[str, ...] = ()
-    load_versions: dict[str, str] = field(default_factory=dict)
-    only_missing_outputs: bool = False
-    runner: str = "SequentialRunner"
-    is_async: bool = False
-    params: dict[str, Any] = field(default_factory=dict)
-    timeout_seconds: float | None = None  # None: the server's default
-    max_attempts: int = 1  # >1: a run lost with its worker or the service is retried
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "pipeline_names": list(self.pipeline_names),
-            "tags": list(self.tags),
-            "node_names": list(self.node_names),
-            "from_nodes": list(self.from_nodes),
-            "to_nodes": list(self.to_nodes),
-            "from_inputs": list(self.from_inputs),
-            "to_outputs": list(self.to_outputs),
-            "namespaces": list(self.namespaces),
-            "load_versions": dict(self.load_versions),
-            "only_missing_outputs": self.only_missing_outputs,
-            "runner": self.runner,
-            "is_async": self.is_async,
-            "params": self.params,
-            "timeout_seconds": self.timeout_seconds,
-            "max_attempts": self.max_attempts,
-        }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> RunSpec:
-        tuples = {
-            key: tuple(record.get(key) or ())
-            for key in (
-                "pipeline_names",
-                "tags",
-                "node_names",
-                "from_nodes",
-                "to_nodes",
-                "from_inputs",
-                "to_outputs",
-                "namespaces",
-            )
-        }
-        return cls(
-            **tuples,
-            load_versions=dict(record.get("load_versions") or {}),
-            only_missing_outputs=bool(record.get("only_missing_outputs", False)),
-            runner=str(record.get("runner", "SequentialRunner")),
-            is_async=bool(record.get("is_async", False)),
-            params=dict(record.get("params") or {}),
-            timeout_seconds=record.get("timeout_seconds"),
-            max_attempts=int(record.get("max_attempts", 1)),
-        )
 
 
 @dataclass(frozen=True)

@@ -192,26 +192,11 @@ class RunExecutor:
             return self._execute(job)
 
     def _execute(self, job: RunAssignment) -> reports.RunReport:
-        spec = job.spec
         self.reporter.begin(job.run_id)
         self.logs.begin(job.run_id)
         result: dict[str, Any] = {}
         try:
-            result = self._session.run(
-                run_id=job.save_version,
-                pipeline_names=list(spec.pipeline_names),
-                tags=spec.tags or None,
-                runner=build_runner(spec.runner, spec.is_async),
-                node_names=spec.node_names or None,
-                from_nodes=list(spec.from_nodes) or None,
-                to_nodes=list(spec.to_nodes) or None,
-                from_inputs=list(spec.from_inputs) or None,
-                to_outputs=list(spec.to_outputs) or None,
-                load_versions=dict(spec.load_versions) or None,
-                namespaces=list(spec.namespaces) or None,
-                only_missing_outputs=spec.only_missing_outputs,
-                runtime_params=spec.params or None,
-            )
+            result = self._session.run(**session_run_arguments(job))
         except RunCancelledError as cancelled:
             return reports.RunCancelled(job.run_id, utcnow(), str(cancelled))
         except Exception as error:
@@ -241,6 +226,19 @@ class RunExecutor:
 
     def close(self) -> None:
         self._session.close()
+
+
+def session_run_arguments(job: RunAssignment) -> dict[str, Any]:
+    """What ``session.run`` receives for ``job``: every filter the spec declares, under
+    its own name, and the run's identity, pipelines, runner and params."""
+    spec = job.spec
+    return {
+        "run_id": job.save_version,
+        "pipeline_names": list(spec.pipeline_names),
+        "runner": build_runner(spec.runner, spec.is_async),
+        "runtime_params": spec.params or None,
+        **spec.kedro_filters(),
+    }
 
 
 def _caused_by_cancel(error: BaseException) -> bool:

@@ -145,7 +145,7 @@ class KedroInspector:
                 )
             )
         catalog = self._catalog_for(spec)
-        errors += selection.load_version_errors(spec, combined, catalog, suggestions)
+        errors += selection.load_version_errors(spec, combined, catalog)
         if catalog is not self._default_catalog:
             errors += catalog_guard.params_driven_errors(
                 combined.datasets(),

@@ -4,11 +4,10 @@ version (with bounded "did you mean" hints)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 from app.domain.redaction import redact_shapes
-from app.domain.runs import RunSpec
+from app.domain.run_spec import NameKind, RunSpec
 from app.errors import FieldError, InvalidRunRequest
 from app.kedro_bridge.suggestions import Suggestions
 
@@ -21,15 +20,7 @@ if TYPE_CHECKING:
 def filter_pipeline(combined: Pipeline, spec: RunSpec) -> Pipeline:
     """``combined`` filtered as ``spec`` asks. Raises InvalidRunRequest (no node left)."""
     try:
-        return combined.filter(
-            tags=spec.tags or None,
-            from_nodes=spec.from_nodes or None,
-            to_nodes=spec.to_nodes or None,
-            node_names=spec.node_names or None,
-            from_inputs=spec.from_inputs or None,
-            to_outputs=spec.to_outputs or None,
-            node_namespaces=spec.namespaces or None,
-        )
+        return combined.filter(**spec.pipeline_filters())
     except ValueError as error:
         raise InvalidRunRequest(
             "The filters select no node.",
@@ -45,51 +36,51 @@ def filter_pipeline(combined: Pipeline, spec: RunSpec) -> Pipeline:
 
 
 def unknown_names(spec: RunSpec, pipeline: Pipeline, suggestions: Suggestions) -> list[FieldError]:
-    node_names = {node.name for node in pipeline.nodes}
-    tags = set().union(*(node.tags for node in pipeline.nodes)) if pipeline.nodes else set()
-    namespaces = {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
-    datasets = pipeline.datasets()
-    checks: list[tuple[str, Iterable[str], set[str], str]] = [
-        ("node_names", spec.node_names, node_names, "node"),
-        ("from_nodes", spec.from_nodes, node_names, "node"),
-        ("to_nodes", spec.to_nodes, node_names, "node"),
-        ("tags", spec.tags, tags, "tag"),
-        ("namespaces", spec.namespaces, namespaces, "namespace"),
-        ("from_inputs", spec.from_inputs, datasets, "dataset"),
-        ("to_outputs", spec.to_outputs, datasets, "dataset"),
-    ]
+    """One FieldError per name a filter asks for that ``pipeline`` does not have, in the
+    order the spec declares its filters (:meth:`RunSpec.named_entries`)."""
+    known: dict[NameKind, set[str]] = {}
     errors = []
-    for field_name, requested, known, what in checks:
-        for index, name in enumerate(requested):
-            if name not in known:
-                errors.append(
-                    FieldError(
-                        ("body", field_name, index),
-                        f"no {what} named {name!r} in the selected pipelines"
-                        f"{hint(suggestions.for_name(name, known))}",
-                        f"unknown_{what}",
-                    )
+    for where, kind, name in spec.named_entries():
+        if kind not in known:
+            known[kind] = _names_of(kind, pipeline)
+        if name not in known[kind]:
+            errors.append(
+                FieldError(
+                    ("body", *where),
+                    f"no {kind} named {name!r} in the selected pipelines"
+                    f"{hint(suggestions.for_name(name, known[kind]))}",
+                    f"unknown_{kind}",
                 )
+            )
     return errors
 
 
+def _names_of(kind: NameKind, pipeline: Pipeline) -> set[str]:
+    match kind:
+        case NameKind.NODE:
+            return {node.name for node in pipeline.nodes}
+        case NameKind.TAG:
+            return set().union(*(node.tags for node in pipeline.nodes))
+        case NameKind.NAMESPACE:
+            return {prefix for node in pipeline.nodes for prefix in _namespace_prefixes(node)}
+        case NameKind.DATASET:
+            return set(pipeline.datasets())
+        case _:
+            assert_never(kind)
+
+
 def load_version_errors(
-    spec: RunSpec, pipeline: Pipeline, catalog: ResolvedCatalog, suggestions: Suggestions
+    spec: RunSpec, pipeline: Pipeline, catalog: ResolvedCatalog
 ) -> list[FieldError]:
+    """One FieldError per version pinned for a dataset that is not versioned, or that is
+    not one safe path component. Unknown datasets are :func:`unknown_names`' to report."""
     datasets = pipeline.datasets()
     errors = []
     for name, version in spec.load_versions.items():
         where = ("body", "load_versions", name)
         if name not in datasets:
-            errors.append(
-                FieldError(
-                    where,
-                    f"no dataset named {name!r} in the selected "
-                    f"pipelines{hint(suggestions.for_name(name, datasets))}",
-                    "unknown_dataset",
-                )
-            )
-        elif not catalog.locate(name).versioned:
+            continue
+        if not catalog.locate(name).versioned:
             errors.append(FieldError(where, f"dataset {name!r} is not versioned", "not_versioned"))
         elif not _is_safe_version(version):
             errors.append(
