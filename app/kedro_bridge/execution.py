@@ -152,7 +152,7 @@ class RunReporter:
         return self._run_id
 
 
-class RunExecutor:
+class WorkerSession:
     """Owns this process's KedroServiceSession and executes runs on it, one at a time."""
 
     def __init__(

@@ -40,7 +40,7 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
     """Entry point of a worker process. Never returns normally."""
     import signal
 
-    from app.kedro_bridge.execution import RunExecutor
+    from app.kedro_bridge.execution import WorkerSession
 
     # Ctrl-C in a terminal signals the whole process group. What it means is the API
     # process's to decide (stop at once, record the runs interrupted); it then stops us.
@@ -52,7 +52,7 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         with send_lock:
             results.send(message)
 
-    executor = RunExecutor(
+    session = WorkerSession(
         config.location,
         send,
         config.run_log_cap,
@@ -61,15 +61,15 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         config.allowed_protocols,
     )
     # Before anything is logged: what this process must mask wherever it shows.
-    remember_secrets(environment_secrets_in(os.environ) | executor.known_secrets())
+    remember_secrets(environment_secrets_in(os.environ) | session.known_secrets())
     use_plain_logging(config.log_level, capture_level=config.run_log_level)
-    executor.logs.setLevel(config.run_log_level.upper())
-    logging.getLogger().addHandler(executor.logs)
+    session.logs.setLevel(config.run_log_level.upper())
+    logging.getLogger().addHandler(session.logs)
     inbox: queue.SimpleQueue[RunAssignment] = queue.SimpleQueue()
-    reporter = executor.reporter
+    reporter = session.reporter
     threading.Thread(
         target=_listen,
-        args=(jobs, inbox, reporter.request_cancel, reporter.proceed, executor.close),
+        args=(jobs, inbox, reporter.request_cancel, reporter.proceed, session.close),
         daemon=True,
         name="job-listener",
     ).start()
@@ -80,7 +80,7 @@ def worker_main(config: WorkerConfig, jobs: Connection, results: Connection) -> 
         # recorded it (``ProceedWithRun``), so a service that dies before then finds
         # the attempt not started and gives it back.
         send(reports.RunStarted(assignment.run_id, utcnow(), os.getpid()))
-        report: reports.RunReport = executor.execute(assignment)
+        report: reports.RunReport = session.execute(assignment)
         send(report)
 
 
