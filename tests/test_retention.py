@@ -96,36 +96,32 @@ def _seed_mix(store: SqlRunStore) -> tuple[list[str], list[str]]:
     return gone, kept
 
 
-def test_a_prune_removes_exactly_old_finished_runs_and_expired_keys(tmp_path: Path) -> None:
-    store = SqlRunStore(f"sqlite:///{tmp_path / 'runs.db'}")
-    try:
-        gone, kept = _seed_mix(store)
-        counted = store.count_prunable(
-            POLICY.runs_finished_before(NOW), POLICY.keys_created_before(NOW)
-        )
-        assert all(_exists(store, run_id) for run_id in gone)  # counting removes nothing
+def test_a_prune_removes_exactly_old_finished_runs_and_expired_keys(store: SqlRunStore) -> None:
+    gone, kept = _seed_mix(store)
+    counted = store.count_prunable(
+        POLICY.runs_finished_before(NOW), POLICY.keys_created_before(NOW)
+    )
+    assert all(_exists(store, run_id) for run_id in gone)  # counting removes nothing
 
-        pruned = prune(store, POLICY, NOW, batch=2)  # two batches of runs, and a third
+    pruned = prune(store, POLICY, NOW, batch=2)  # two batches of runs, and a third
 
-        # 3 runs, 2 or 3 events each (queued, started, end), 2 log lines each; 2 keys.
-        assert pruned == PruneCounts(runs=3, events=8, logs=4, keys=2)
-        assert counted == pruned
-        for run_id in gone:
-            assert not _exists(store, run_id)
-            assert store.list_events(run_id, 0, 100) == []
-            assert store.list_logs(run_id, 0, 0, 100) == ([], 0)
-        for run_id in kept:
-            assert _exists(store, run_id)
-            assert store.list_events(run_id, 0, 100) != []
-        ever = NOW - timedelta(days=365)
-        assert store.find_key("anonymous", "live-key", ever) is not None
-        assert store.find_key("anonymous", "expired-key", ever) is None
-        assert store.find_key("anonymous", "old-key", ever) is None
-        assert prune(store, POLICY, NOW) == PruneCounts()  # nothing left to do
-        forever = RetentionPolicy(retention_days=0, key_ttl_seconds=86400)
-        assert prune(store, forever, NOW + timedelta(days=3650)).runs == 0
-    finally:
-        store.close()
+    # 3 runs, 2 or 3 events each (queued, started, end), 2 log lines each; 2 keys.
+    assert pruned == PruneCounts(runs=3, events=8, logs=4, keys=2)
+    assert counted == pruned
+    for run_id in gone:
+        assert not _exists(store, run_id)
+        assert store.list_events(run_id, 0, 100) == []
+        assert store.list_logs(run_id, 0, 0, 100) == ([], 0)
+    for run_id in kept:
+        assert _exists(store, run_id)
+        assert store.list_events(run_id, 0, 100) != []
+    ever = NOW - timedelta(days=365)
+    assert store.find_key("anonymous", "live-key", ever) is not None
+    assert store.find_key("anonymous", "expired-key", ever) is None
+    assert store.find_key("anonymous", "old-key", ever) is None
+    assert prune(store, POLICY, NOW) == PruneCounts()  # nothing left to do
+    forever = RetentionPolicy(retention_days=0, key_ttl_seconds=86400)
+    assert prune(store, forever, NOW + timedelta(days=3650)).runs == 0
 
 
 def _prune_command(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,10 +1,11 @@
-"""The SQLite store: conditional transitions, per-run event order, paging."""
+"""The run store's contract, on every database it supports (the ``store`` fixture runs
+each test on SQLite and on PostgreSQL): conditional transitions, per-run event order,
+paging. SQLite's one-owner file lock is tested here too."""
 
 from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,6 @@ from app.persistence.engine import StoreInUse
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlRunStore]:
-    opened = SqlRunStore(f"sqlite:///{tmp_path / 'state' / 'runs.db'}")
-    yield opened
-    opened.close()
 
 
 def _run(clock: SaveVersionClock, pipeline: str = "p") -> Run:
@@ -100,8 +94,8 @@ def test_listing_pages_newest_first_and_filters(store: SqlRunStore) -> None:
     assert [r.run_id for r in store.runs_in([RunStatus.QUEUED])] == [r.run_id for r in runs]
 
 
-def test_the_schema_migrates_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+def test_the_schema_migrates_once(store_url: str) -> None:
+    url = store_url
     first = SqlRunStore(url)
     run = _run(SaveVersionClock())
     first.insert_run(run)

@@ -65,7 +65,8 @@ def is_storage_full(error: BaseException) -> bool:
             or "database or disk is full" in str(seen)
         ):
             return True
-        if getattr(seen, "pgcode", None) == _PG_DISK_FULL:
+        # psycopg 3 names the SQLSTATE ``sqlstate``; psycopg2 named it ``pgcode``.
+        if _PG_DISK_FULL in (getattr(seen, "sqlstate", None), getattr(seen, "pgcode", None)):
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False

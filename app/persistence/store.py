@@ -53,7 +53,7 @@ class SqlRunStore:
             self._insert_run(run, then, key)
         except BaseException as error:
             self._writes.restore(seqs_before)
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
 
     def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
@@ -107,7 +107,7 @@ class SqlRunStore:
                 return [self._writes.apply(connection, write) for write in writes]
         except BaseException as error:
             self._writes.restore(seqs_before)  # rolled back: so are the seqs it handed out
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
 
     # -- retention (see app.domain.retention.RunPruner) -----------------------
@@ -118,7 +118,7 @@ class SqlRunStore:
         try:
             return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
         except BaseException as error:
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
 
     def count_prunable(
@@ -151,14 +151,17 @@ class SqlRunStore:
         owner: str | None = None,
     ) -> RunPage:
         query = select(runs).order_by(runs.c.save_version.desc()).limit(limit + 1)
+        # Filters compare with text as the store wrote it (and a driver takes).
         if owner is not None:
-            query = query.where(runs.c.owner == owner)
+            query = query.where(runs.c.owner == storable_text(owner))
         if statuses:
             query = query.where(runs.c.status.in_([str(status) for status in statuses]))
         if pipeline is not None:
             query = query.where(
                 runs.c.run_id.in_(
-                    select(run_pipelines.c.run_id).where(run_pipelines.c.pipeline_name == pipeline)
+                    select(run_pipelines.c.run_id).where(
+                        run_pipelines.c.pipeline_name == storable_text(pipeline)
+                    )
                 )
             )
         if before is not None:
@@ -234,7 +237,7 @@ class SqlRunStore:
         return max(issued) if issued else None
 
 
-def _raise_retry_later(error: BaseException) -> None:
+def raise_retry_later(error: BaseException) -> None:
     """The transaction rolled back. What may pass by itself is told to the caller as
     ServiceUnavailable: a full disk (StorageFull), and a store that is locked past the
     busy timeout or unreachable (OperationalError: the database, not the data written)."""
