@@ -4,7 +4,6 @@ paging. SQLite's one-owner file lock is tested here too."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -160,27 +159,6 @@ def test_runs_are_listed_per_owner(store: SqlRunStore) -> None:
     assert len(store.list_runs([], None, None, 10).runs) == 5  # no owner: everyone's
 
 
-def test_runs_stored_before_owners_existed_belong_to_anonymous(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    old = SqlRunStore(url)
-    run = _run(SaveVersionClock())
-    old.insert_run(run)
-    old.close()
-    # Take the store back to schema version 4, as an older kedro-runs left it.
-    with sqlite3.connect(tmp_path / "runs.db") as connection:
-        connection.execute("DROP INDEX ix_runs_owner_save_version")
-        connection.execute("ALTER TABLE runs DROP COLUMN owner")
-        connection.execute("DELETE FROM schema_version WHERE version = 5")
-    migrated = SqlRunStore(url)
-    stored = migrated.get_run(run.run_id)
-    assert stored is not None
-    assert stored.owner == "anonymous"
-    assert [r.run_id for r in migrated.list_runs([], None, None, 10, owner="anonymous").runs] == [
-        run.run_id
-    ]
-    migrated.close()
-
-
 def test_a_claim_counts_an_attempt_and_a_requeue_records_the_next_save_version(
     store: SqlRunStore,
 ) -> None:
@@ -205,27 +183,3 @@ def test_a_claim_counts_an_attempt_and_a_requeue_records_the_next_save_version(
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert (stored.status, stored.attempts) == (RunStatus.CANCELLING, 2)
-
-
-def test_migration_6_adds_attempts_to_a_store_without_them(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    old = SqlRunStore(url)
-    clock = SaveVersionClock()
-    started, waiting = _run(clock), _run(clock, "q")
-    claim = Transition(started.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
-    old.insert_run(started, then=[claim])
-    old.insert_run(waiting)
-    old.close()
-    with sqlite3.connect(tmp_path / "runs.db") as connection:  # as a store at step 4 was
-        connection.execute("ALTER TABLE runs DROP COLUMN attempts")
-        connection.execute("ALTER TABLE runs DROP COLUMN attempt_save_version")
-        connection.execute("DELETE FROM schema_version WHERE version = 6")
-    migrated = SqlRunStore(url)
-    try:
-        first, second = (migrated.get_run(r.run_id) for r in (started, waiting))
-        assert first is not None
-        assert second is not None
-        assert (first.attempts, second.attempts) == (1, 0)
-        assert first.attempt_save_version is None
-    finally:
-        migrated.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -16,8 +17,8 @@ from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
 from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import pruning
-from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
-from app.persistence.migrations import migrate
+from app.persistence.engine import is_sqlite, is_storage_full, lock_sqlite_store, open_engine
+from app.persistence.migrations import upgrade
 from app.persistence.rows import run_from_row, run_values
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
@@ -30,17 +31,28 @@ class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
 
     def __init__(self, url: str) -> None:
-        self._lock_file = lock_sqlite_store(url)
-        self._writer = open_engine(url, writer=True)
-        self._reader = open_engine(url, writer=False)
-        migrate(self._writer)
+        """Open the store at ``url``, owning it, and bring its schema up to date. Raises
+        StoreInUse if another process owns it, and whatever the migration raises
+        (nothing stays open then)."""
+        with contextlib.ExitStack() as opened:
+            lock_file = lock_sqlite_store(url)
+            if lock_file is not None:
+                opened.callback(lock_file.close)  # last: releases the lock
+            self._writer = open_engine(url, writer=True)
+            opened.callback(self._writer.dispose)
+            # SQLite's readers need engines of their own so they never wait for the one
+            # writer; PostgreSQL serves both from one pool.
+            self._reader = self._writer
+            if is_sqlite(self._writer):
+                self._reader = open_engine(url, writer=False)
+                opened.callback(self._reader.dispose)
+            upgrade(self._writer)
+            self._opened = opened.pop_all()
         self._writes = WriteApplier()
 
     def close(self) -> None:
-        self._writer.dispose()
-        self._reader.dispose()
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the lock
+        """Close every connection, then give up ownership."""
+        self._opened.close()
 
     # -- writes ---------------------------------------------------------------
 

@@ -1,4 +1,7 @@
-"""The schema, as SQLAlchemy Core tables. Portable across SQLite and PostgreSQL."""
+"""The schema, as SQLAlchemy Core tables. Portable across SQLite and PostgreSQL.
+
+The Alembic revisions (``alembic/versions``) make exactly this: a change here needs a
+revision, and a test fails while a migrated store and these tables differ."""
 
 from __future__ import annotations
 
@@ -121,11 +124,4 @@ idempotency_keys = Table(
     # For the prune (migration 7): keys past their TTL, and the keys of a pruned run.
     Index("ix_idempotency_keys_created_at", "created_at"),
     Index("ix_idempotency_keys_run_id", "run_id"),
-)
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", UtcTimestamp, nullable=False),
 )
