@@ -17,8 +17,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from app.errors import StartupRefused
-from app.persistence.engine import lock_sqlite_store, open_engine, sqlite_file
+from app.persistence.engine import open_engine, sqlite_file
 from app.persistence.migrations import schema_state, upgrade
+from app.persistence.ownership import lock_sqlite_store
 from app.settings import Settings
 
 

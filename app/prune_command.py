@@ -16,7 +16,8 @@ from pathlib import Path
 
 from app.domain.retention import RetentionPolicy, prune
 from app.domain.runs import utcnow
-from app.persistence.engine import StoreInUse, sqlite_file
+from app.persistence.engine import sqlite_file
+from app.persistence.ownership import StoreInUse
 from app.persistence.store import SqlRunStore
 from app.settings import Settings
 

@@ -1,6 +1,6 @@
 """Retention: finished runs past retention_days go with their events, logs and keys;
-expired Idempotency-Keys go; active runs stay, however old. By the store, by hand
-(``kedro-runs prune``) and by the service itself."""
+expired Idempotency-Keys go; active runs stay, however old. By the store (on SQLite and
+PostgreSQL), by hand (``kedro-runs prune``) and by the service itself."""
 
 from __future__ import annotations
 
@@ -134,11 +134,12 @@ def _prune_command(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    store = SqlRunStore(f"sqlite:///{state / 'runs.db'}")
+def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = SqlRunStore(store_url)
     gone, kept = _seed_mix(store)
-    where = ["--project", str(tmp_path), "--state-dir", str(state)]
+    where = ["--project", str(tmp_path), "--database", store_url]
 
     refused = _prune_command(*where)  # this process owns the store, as a service would
     assert refused.returncode == 2
@@ -153,7 +154,7 @@ def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(tmp_pat
     assert "pruned 4 finished run(s)" in done.stdout
     assert "and 2 expired idempotency key(s)" in done.stdout
 
-    store = SqlRunStore(f"sqlite:///{state / 'runs.db'}")
+    store = SqlRunStore(store_url)
     try:
         assert [r for r in [*gone, *kept] if _exists(store, r)] == kept[:3] + kept[4:]
     finally:

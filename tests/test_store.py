@@ -1,20 +1,16 @@
 """The run store's contract, on every database it supports (the ``store`` fixture runs
 each test on SQLite and on PostgreSQL): conditional transitions, per-run event order,
-paging. SQLite's one-owner file lock is tested here too."""
+paging."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from app.domain.ports import AppendEvent, Transition
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
 from app.domain.save_versions import SaveVersionClock
-from app.persistence.engine import StoreInUse
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -101,49 +97,6 @@ def test_the_schema_migrates_once(store_url: str) -> None:
     first.close()
     second = SqlRunStore(url)
     assert second.get_run(run.run_id) == run
-    second.close()
-
-
-def test_a_store_file_has_one_owner(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    owner = SqlRunStore(url)
-    with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
-        SqlRunStore(url)
-    owner.close()
-    SqlRunStore(url).close()  # free again once the owner closed it
-
-
-def test_every_spelling_of_a_store_file_has_the_one_owner(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = tmp_path / "state" / "runs.db"
-    owner = SqlRunStore(f"sqlite:///{database}")
-    (tmp_path / "link.db").symlink_to(database)
-    (tmp_path / "linked-state").symlink_to(database.parent)
-    (tmp_path / "hard.db").hardlink_to(database)  # its own name, its own -wal: one file still
-    monkeypatch.chdir(tmp_path)  # so relative spellings can be tried; no stray files here
-    spellings = [
-        f"sqlite:///{tmp_path / 'link.db'}",
-        f"sqlite:///{tmp_path / 'hard.db'}",
-        f"sqlite:///file:{tmp_path / 'hard.db'}?uri=true",
-        f"sqlite:///{tmp_path / 'linked-state' / 'runs.db'}",
-        f"sqlite:///{tmp_path}/./state/../state/runs.db",
-        "sqlite:///state/runs.db",
-        f"sqlite:///file:{database}?uri=true",
-        f"sqlite:///file:{database}?mode=rw&uri=true",
-        "sqlite:///file:state/runs.db?uri=true",
-    ]
-    for url in spellings:
-        with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
-            SqlRunStore(url)
-    owner.close()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "hard.db",
-        "link.db",
-        "linked-state",
-        "state",
-    ]
-    second = SqlRunStore(f"sqlite:///file:{database}?uri=true")  # the URI form works as a store
     second.close()
 
 

@@ -176,7 +176,7 @@ REPLICA = textwrap.dedent(
     print("ready", flush=True)
     sys.stdin.readline()
     try:
-        SqlRunStore(sys.argv[1]).close()
+        SqlRunStore(sys.argv[1], shared=True).close()  # replicas of a cluster
     except BaseException:
         traceback.print_exc()
         sys.exit(1)

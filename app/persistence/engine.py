@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import errno
-import fcntl
+import hashlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-
-from app.errors import StartupRefused
 
 
 def open_engine(url: str, *, writer: bool) -> Engine:
@@ -76,10 +74,6 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-class StoreInUse(StartupRefused):
-    """Another kedro-runs process already owns this SQLite store."""
-
-
 def sqlite_file(url: str) -> Path | None:
     """The file a SQLite URL names, absolute with symlinks resolved (``sqlite:///x.db``,
     or the URI form ``sqlite:///file:x.db?uri=true``); None for another database or an
@@ -96,30 +90,9 @@ def sqlite_file(url: str) -> Path | None:
     return Path(os.path.realpath(database))
 
 
-def lock_sqlite_store(url: str) -> IO[bytes] | None:
-    """Take an exclusive lock on a SQLite store file, so a second service cannot share
-    it (one process owns dispatch and event numbering). Returns the open file (keep it
-    open to keep the lock; close it only after every connection to the store is
-    closed), or None for other databases.
-
-    The lock is ``flock`` on the database file itself, so every name of that file (a
-    symlink, a relative path, a ``file:`` URI, a hard link) meets the same lock. SQLite's
-    own locks are POSIX record locks, which ``flock`` does not touch on Linux. The file
-    is created empty when missing, which SQLite takes as a new database.
-
-    Raises StoreInUse if the lock is held.
-    """
-    path = sqlite_file(url)
-    if path is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("ab")  # never truncates; nothing is written through it
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.close()
-        raise StoreInUse(
-            f"{path} is in use by another kedro-runs process; stop it or pass another "
-            "--state-dir / --database"
-        ) from error
-    return handle
+def advisory_key(purpose: str) -> int:
+    """The PostgreSQL advisory lock key for ``purpose``: a signed 64-bit number derived
+    from ``kedro-runs:<purpose>``, so every process and release agrees on it. Advisory
+    locks are per database, so stores in other databases never meet it."""
+    digest = hashlib.sha256(f"kedro-runs:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -5,14 +5,13 @@ A store made before Alembic (``app.persistence.legacy``) is brought to the basel
 the steps it lacks of the hand-rolled migrations, stamped at the baseline, and then
 upgraded like any other. On PostgreSQL the whole upgrade runs under a session advisory
 lock, so replicas starting together on one database migrate it once, one after the
-other; SQLite stores have one owner process (``lock_sqlite_store``), and its write
+other; SQLite stores have one owner process (``ownership``), and its write
 transaction (BEGIN IMMEDIATE) serialises the rest.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +22,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, select
 
+from app.persistence.engine import advisory_key
 from app.persistence.legacy import bring_to_baseline, legacy_version
 
 BASELINE = "0001"
 SCRIPT_LOCATION = Path(__file__).parent / "alembic"
-
-
-def advisory_key(purpose: str) -> int:
-    """The PostgreSQL advisory lock key for ``purpose``: a signed 64-bit number derived
-    from ``kedro-runs:<purpose>``, so every process and release agrees on it. Advisory
-    locks are per database, so stores in other databases never meet it."""
-    digest = hashlib.sha256(f"kedro-runs:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 MIGRATION_LOCK = advisory_key("migrate")

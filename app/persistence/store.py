@@ -17,8 +17,9 @@ from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
 from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import pruning
-from app.persistence.engine import is_sqlite, is_storage_full, lock_sqlite_store, open_engine
+from app.persistence.engine import is_sqlite, is_storage_full, open_engine
 from app.persistence.migrations import upgrade
+from app.persistence.ownership import take_ownership
 from app.persistence.rows import run_from_row, run_values
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
@@ -30,14 +31,15 @@ STORAGE_FULL_RETRY_SECONDS = 30
 class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
 
-    def __init__(self, url: str) -> None:
-        """Open the store at ``url``, owning it, and bring its schema up to date. Raises
-        StoreInUse if another process owns it, and whatever the migration raises
-        (nothing stays open then)."""
+    def __init__(self, url: str, *, shared: bool = False) -> None:
+        """Open the store at ``url`` and bring its schema up to date, owning the store
+        alone, or with ``shared`` (cluster mode; PostgreSQL only) sharing it with other
+        replicas and with no service in embedded mode (``ownership``). Raises StoreInUse
+        if it is taken, and whatever the migration raises (nothing stays open then)."""
         with contextlib.ExitStack() as opened:
-            lock_file = lock_sqlite_store(url)
-            if lock_file is not None:
-                opened.callback(lock_file.close)  # last: releases the lock
+            give_up = take_ownership(url, shared=shared)
+            if give_up is not None:
+                opened.callback(give_up)  # last, once every other connection is closed
             self._writer = open_engine(url, writer=True)
             opened.callback(self._writer.dispose)
             # SQLite's readers need engines of their own so they never wait for the one
