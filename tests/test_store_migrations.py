@@ -22,7 +22,8 @@ from postgres import PostgresServer
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from app.domain.runs import RunStatus
+from app.domain.ports import AppendEvent
+from app.domain.runs import EventType, RunStatus
 from app.persistence.engine import open_engine, sqlite_file
 from app.persistence.legacy import UnknownSchema
 from app.persistence.migrations import alembic_config, head_revision, schema_state, upgrade
@@ -122,6 +123,9 @@ def test_a_store_made_before_alembic_is_stamped_and_keeps_everything(store_url: 
         assert store.get_outputs(DONE) == {"saved": [], "free": []}
         assert store.find_key("alice", "key-1", done.queued_at) == ("0" * 64, DONE)
         assert store.last_save_version() == "2026-11-01T12.00.05.000Z"
+        # Event numbering goes on from the events stored (revision 0003's backfill).
+        store.write([AppendEvent(LOST, EventType.NODE_STARTED, lost.queued_at, "n")])
+        assert [event.seq for event in store.list_events(LOST, 0, 10)] == [1, 2, 3, 4]
     finally:
         store.close()
     assert "schema_version" not in _tables(store_url)

@@ -23,7 +23,7 @@ from app.persistence.ownership import take_ownership
 from app.persistence.rows import run_from_row, run_values
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
-from app.persistence.writes import WriteApplier
+from app.persistence.writes import append_event, apply_write, lock_runs
 
 STORAGE_FULL_RETRY_SECONDS = 30
 
@@ -50,7 +50,6 @@ class SqlRunStore:
                 opened.callback(self._reader.dispose)
             upgrade(self._writer)
             self._opened = opened.pop_all()
-        self._writes = WriteApplier()
 
     def close(self) -> None:
         """Close every connection, then give up ownership."""
@@ -61,12 +60,9 @@ class SqlRunStore:
     def insert_run(
         self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
     ) -> None:
-        seqs_before = self._writes.sequences()
-        self._writes.new_run(run.run_id)
         try:
             self._insert_run(run, then, key)
         except BaseException as error:
-            self._writes.restore(seqs_before)
             raise_retry_later(error)
             raise
 
@@ -80,11 +76,9 @@ class SqlRunStore:
                     for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
                 ],
             )
-            self._writes.append_event(
-                connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)
-            )
+            append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
             for write in then:
-                self._writes.apply(connection, write)
+                apply_write(connection, write)
             if key is not None:
                 principal, text = storable_text(key.principal), storable_text(key.key)
                 match = and_(
@@ -115,12 +109,11 @@ class SqlRunStore:
         return (row.body_hash, row.run_id) if row else None
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        seqs_before = self._writes.sequences()
         try:
             with self._writer.begin() as connection:
-                return [self._writes.apply(connection, write) for write in writes]
+                lock_runs(connection, writes)
+                return [apply_write(connection, write) for write in writes]
         except BaseException as error:
-            self._writes.restore(seqs_before)  # rolled back: so are the seqs it handed out
             raise_retry_later(error)
             raise
 

@@ -75,6 +75,9 @@ runs = Table(
     # Attempts a worker acknowledged taking (migration 7): a claimed attempt beyond
     # them never reached a worker, so no node of it ran.
     Column("acknowledged_attempts", Integer, nullable=False, server_default="0"),
+    # The last event seq handed out (revision 0003): each event takes the next one
+    # under the run row's lock, so every writer process numbers the run's events alike.
+    Column("last_event_seq", Integer, nullable=False, server_default="0"),
     Index("ix_runs_status_save_version", "status", "save_version"),
     Index("ix_runs_owner_save_version", "owner", "save_version"),
     Index("ix_runs_finished_at", "finished_at"),  # the prune's cutoff (migration 7)

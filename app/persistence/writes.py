@@ -1,9 +1,11 @@
 """How each StoreWrite becomes SQL inside the store's write transaction, and the event
-sequence numbers it hands out."""
+sequence numbers it hands out. Nothing is kept in memory: any number of store instances,
+in any number of processes, may write at once."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -16,88 +18,82 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
-from app.domain.runs import TERMINAL_STATUSES, EventType, RunStatus, sources_of
+from app.domain.runs import TERMINAL_STATUSES, RunStatus, sources_of
 from app.persistence.storable import storable_json, storable_optional, storable_text
 from app.persistence.tables import run_events, run_logs, runs
 
-_TERMINAL_EVENTS = frozenset(
-    {EventType.RUN_SUCCEEDED, EventType.RUN_FAILED, EventType.RUN_CANCELLED}
-)
+
+def lock_runs(connection: Connection, writes: Sequence[StoreWrite]) -> None:
+    """Lock the rows of the runs ``writes`` touch, in run id order, before anything else
+    is written: two transactions that touch the same runs then queue instead of
+    deadlocking (each would otherwise lock them in its own batch's order). SQLite's one
+    writer needs none of it (the clause is left out there)."""
+    run_ids = sorted({write.run_id for write in writes})
+    if run_ids:
+        connection.execute(
+            select(runs.c.run_id)
+            .where(runs.c.run_id.in_(run_ids))
+            .order_by(runs.c.run_id)
+            .with_for_update()
+        )
 
 
-class WriteApplier:
-    """Applies writes on a connection the caller's transaction holds. Keeps the last
-    event seq of each run it wrote: writes come from one thread at a time, so this is
-    exact; a run not seen yet is read from the table once. When a transaction rolls
-    back, ``restore`` what ``sequences`` returned before it."""
-
-    def __init__(self) -> None:
-        self._last_seq: dict[str, int] = {}
-
-    def sequences(self) -> dict[str, int]:
-        return dict(self._last_seq)
-
-    def restore(self, sequences: dict[str, int]) -> None:
-        self._last_seq = sequences
-
-    def new_run(self, run_id: str) -> None:
-        self._last_seq[run_id] = 0  # a new run has no events yet
-
-    def apply(self, connection: Connection, write: StoreWrite) -> bool:
-        """Apply ``write``; False if it did not apply (a transition from a state the
-        transition table does not allow, an acknowledgement of a run no longer active)."""
-        if isinstance(write, AppendEvent):
-            self.append_event(connection, write)
-            return True
-        if isinstance(write, AppendLogs):
-            _append_logs(connection, write)
-            return True
-        if isinstance(write, AcknowledgeAttempt):
-            active = [str(RunStatus.RUNNING), str(RunStatus.CANCELLING)]
-            result = connection.execute(
-                update(runs)
-                .where(and_(runs.c.run_id == write.run_id, runs.c.status.in_(active)))
-                .values(acknowledged_attempts=runs.c.attempts)
-            )
-            return bool(result.rowcount == 1)
-        if isinstance(write, RecordOutputs):
-            connection.execute(
-                update(runs)
-                .where(runs.c.run_id == write.run_id)
-                .values(outputs=storable_json(write.outputs))
-            )
-            return True
-        if not _transition(connection, write):
-            return False
-        self.append_event(
-            connection, AppendEvent(write.run_id, write.event, write.at, None, write.event_data)
+def apply_write(connection: Connection, write: StoreWrite) -> bool:
+    """Apply ``write`` on a connection whose transaction the caller holds; False if it
+    did not apply (a transition from a state the transition table does not allow, an
+    acknowledgement of a run no longer active, an event of a run that is not stored)."""
+    if isinstance(write, AppendEvent):
+        return append_event(connection, write)
+    if isinstance(write, AppendLogs):
+        _append_logs(connection, write)
+        return True
+    if isinstance(write, AcknowledgeAttempt):
+        active = [str(RunStatus.RUNNING), str(RunStatus.CANCELLING)]
+        result = connection.execute(
+            update(runs)
+            .where(and_(runs.c.run_id == write.run_id, runs.c.status.in_(active)))
+            .values(acknowledged_attempts=runs.c.attempts)
+        )
+        return bool(result.rowcount == 1)
+    if isinstance(write, RecordOutputs):
+        connection.execute(
+            update(runs)
+            .where(runs.c.run_id == write.run_id)
+            .values(outputs=storable_json(write.outputs))
         )
         return True
+    if not _transition(connection, write):
+        return False
+    append_event(
+        connection, AppendEvent(write.run_id, write.event, write.at, None, write.event_data)
+    )
+    return True
 
-    def append_event(self, connection: Connection, event: AppendEvent) -> None:
-        last = self._last_seq.get(event.run_id)
-        if last is None:
-            last = int(
-                connection.scalar(
-                    select(func.coalesce(func.max(run_events.c.seq), 0)).where(
-                        run_events.c.run_id == event.run_id
-                    )
-                )
-                or 0
-            )
-        connection.execute(
-            run_events.insert().values(
-                run_id=event.run_id,
-                seq=last + 1,
-                type=str(event.type),
-                at=event.at,
-                node=storable_optional(event.node),
-                data=storable_json(event.data),
-            )
+
+def append_event(connection: Connection, event: AppendEvent) -> bool:
+    """Record ``event`` under the run's next seq, taken from ``runs.last_event_seq`` in
+    this transaction. The run row stays locked until commit, so a run's events become
+    visible in seq order, whichever process writes them: a reader that asks for
+    ``seq > last`` never skips one that commits later. False if the run is not stored."""
+    seq = connection.execute(
+        update(runs)
+        .where(runs.c.run_id == event.run_id)
+        .values(last_event_seq=runs.c.last_event_seq + 1)
+        .returning(runs.c.last_event_seq)
+    ).scalar_one_or_none()
+    if seq is None:
+        return False
+    connection.execute(
+        run_events.insert().values(
+            run_id=event.run_id,
+            seq=seq,
+            type=str(event.type),
+            at=event.at,
+            node=storable_optional(event.node),
+            data=storable_json(event.data),
         )
-        self._last_seq[event.run_id] = last + 1
-        if event.type in _TERMINAL_EVENTS:
-            self._last_seq.pop(event.run_id, None)  # nothing follows a terminal event
+    )
+    return True
 
 
 def _append_logs(connection: Connection, logs: AppendLogs) -> None:

@@ -1,0 +1,103 @@
+"""Several writers on one store at once: what is numbered, versioned and keyed stays
+exact. On PostgreSQL the writers are two store instances (cluster replicas, each with
+its own connections); a SQLite store has one owner, so there the two writers are threads
+sharing its one instance, which is all SQLite allows."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.domain.ports import AppendEvent
+from app.domain.runs import EventType, Footprint, Run, RunSpec, RunStatus
+from app.persistence.store import SqlRunStore
+
+T = TypeVar("T")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def writers(store_url: str) -> Iterator[tuple[SqlRunStore, SqlRunStore]]:
+    """Two writers on one store (see the module docstring)."""
+    if make_url(store_url).get_backend_name() == "sqlite":
+        only = SqlRunStore(store_url)
+        yield only, only
+        only.close()
+        return
+    pair = SqlRunStore(store_url, shared=True), SqlRunStore(store_url, shared=True)
+    yield pair
+    for store in pair:
+        store.close()
+
+
+def _run(save_version: str = "2026-01-01T00.00.00.000Z") -> Run:
+    return Run(
+        run_id=str(uuid.uuid4()),
+        save_version=save_version,
+        status=RunStatus.QUEUED,
+        spec=RunSpec(pipeline_names=("p",)),
+        nodes=("a",),
+        footprint=Footprint(),
+        env=None,
+        kedro_version="1.7.0",
+        project_commit=None,
+        queued_at=T0,
+    )
+
+
+def _at_once(jobs: list[Callable[[], T]]) -> list[T]:
+    """Run ``jobs`` on threads of their own, released together."""
+    start = threading.Barrier(len(jobs))
+
+    def released(job: Callable[[], T]) -> T:
+        start.wait()
+        return job()
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(released, jobs))
+
+
+def test_events_of_one_run_from_two_writers_are_numbered_once_and_seen_in_order(
+    writers: tuple[SqlRunStore, SqlRunStore],
+) -> None:
+    first, second = writers
+    run = _run()
+    first.insert_run(run)
+    per_writer, per_batch = 20, 3
+    done = threading.Event()
+    seen: list[int] = []
+
+    def write(store: SqlRunStore, node: str) -> None:
+        for _ in range(per_writer):
+            event = AppendEvent(run.run_id, EventType.NODE_STARTED, T0, node)
+            store.write([event] * per_batch)
+
+    def follow() -> None:
+        # As a client follows a run: always from the last seq it saw. A seq that became
+        # visible after a later one would be skipped here for good.
+        while True:
+            finished = done.is_set()
+            after = seen[-1] if seen else 0
+            seen.extend(event.seq for event in second.list_events(run.run_id, after, 1000))
+            if finished:
+                return
+
+    follower = threading.Thread(target=follow)
+    follower.start()
+    try:
+        _at_once([lambda: write(first, "a"), lambda: write(second, "b")])
+    finally:
+        done.set()
+        follower.join()
+    total = 1 + 2 * per_writer * per_batch  # and run_queued
+    events = first.list_events(run.run_id, 0, 1000)
+    assert [event.seq for event in events] == list(range(1, total + 1))
+    assert [event.node for event in events].count("b") == per_writer * per_batch
+    assert seen == list(range(1, total + 1))
