@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.domain.ports import AppendEvent, Transition
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
-from app.domain.save_versions import SaveVersionClock
+from app.domain.save_versions import SaveVersionClock, format_save_version
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -112,27 +112,56 @@ def test_runs_are_listed_per_owner(store: SqlRunStore) -> None:
     assert len(store.list_runs([], None, None, 10).runs) == 5  # no owner: everyone's
 
 
-def test_a_claim_counts_an_attempt_and_a_requeue_records_the_next_save_version(
+def test_a_claim_counts_an_attempt_and_a_requeue_takes_a_fresh_save_version(
     store: SqlRunStore,
 ) -> None:
-    clock = SaveVersionClock()
-    run = _run(clock)
+    run = _run(SaveVersionClock())
     claim = Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
     store.insert_run(run, then=[claim])
-    retry_version = clock.next(T0)
+    later = T0 + timedelta(seconds=5)
     requeue = Transition(
-        run.run_id, RunStatus.QUEUED, T0, EventType.RUN_REQUEUED, save_version=retry_version
+        run.run_id, RunStatus.QUEUED, later, EventType.RUN_REQUEUED, new_save_version=True
     )
     assert store.write([requeue]) == [True]
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert (stored.status, stored.attempts) == (RunStatus.QUEUED, 1)
-    assert stored.current_save_version == retry_version != stored.save_version
-    assert store.last_save_version() == retry_version  # the clock resumes past retries
+    retry_version = stored.current_save_version
+    assert retry_version == format_save_version(later) != stored.save_version
+    assert store.last_save_version() == retry_version  # as the clock resumes past retries
     store.write([Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)])
+    events = store.list_events(run.run_id, 0, 10)
+    # The store says in the events which version each attempt runs under.
+    assert [
+        (e.type, e.data.get("save_version"), e.data.get("next_save_version")) for e in events
+    ] == [
+        (EventType.RUN_QUEUED, None, None),
+        (EventType.RUN_STARTED, run.save_version, None),
+        (EventType.RUN_REQUEUED, None, retry_version),
+        (EventType.RUN_STARTED, retry_version, None),
+    ]
     cancel = Transition(run.run_id, RunStatus.CANCELLING, T0, EventType.RUN_CANCEL_REQUESTED)
     # A cancelling run is never requeued: it ends cancelled.
     assert store.write([cancel, requeue]) == [True, False]
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert (stored.status, stored.attempts) == (RunStatus.CANCELLING, 2)
+    assert stored.current_save_version == retry_version
+
+
+def test_save_versions_are_allocated_unique_and_increasing(store: SqlRunStore) -> None:
+    given = _run(SaveVersionClock())  # 2026-01-01T00.00.00.000Z, chosen by the caller
+    assert store.insert_run(given) == given
+    same_moment = [
+        store.insert_run(replace(_run(SaveVersionClock()), save_version="")) for _ in range(3)
+    ]
+    versions = [run.save_version for run in same_moment]
+    # Queued in the millisecond of the given one: each 1 ms after the one before.
+    assert versions == [
+        "2026-01-01T00.00.00.001Z",
+        "2026-01-01T00.00.00.002Z",
+        "2026-01-01T00.00.00.003Z",
+    ]
+    assert [store.get_run(run.run_id) for run in same_moment] == same_moment
+    later = replace(_run(SaveVersionClock()), save_version="", queued_at=T0 + timedelta(hours=1))
+    assert store.insert_run(later).save_version == format_save_version(later.queued_at)

@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -126,6 +128,9 @@ def test_a_store_made_before_alembic_is_stamped_and_keeps_everything(store_url: 
         # Event numbering goes on from the events stored (revision 0003's backfill).
         store.write([AppendEvent(LOST, EventType.NODE_STARTED, lost.queued_at, "n")])
         assert [event.seq for event in store.list_events(LOST, 0, 10)] == [1, 2, 3, 4]
+        # Save versions go on after the newest one stored, a retry's (revision 0004's seed).
+        new = replace(waiting, run_id=str(uuid.uuid4()), save_version="")
+        assert store.insert_run(new).save_version == "2026-11-01T12.00.05.001Z"
     finally:
         store.close()
     assert "schema_version" not in _tables(store_url)

@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -101,3 +102,44 @@ def test_events_of_one_run_from_two_writers_are_numbered_once_and_seen_in_order(
     assert [event.seq for event in events] == list(range(1, total + 1))
     assert [event.node for event in events].count("b") == per_writer * per_batch
     assert seen == list(range(1, total + 1))
+
+
+def test_save_versions_from_two_writers_are_unique_and_increase_in_commit_order(
+    writers: tuple[SqlRunStore, SqlRunStore],
+) -> None:
+    per_writer = 20
+    done = threading.Event()
+    order_seen: list[str] = []  # as a reader paging "newest first" would meet them
+
+    def submit(store: SqlRunStore) -> list[Run]:
+        # All in the same millisecond: only the clock row keeps them apart.
+        return [store.insert_run(replace(_run(), save_version="")) for _ in range(per_writer)]
+
+    def follow() -> None:
+        known: set[str] = set()
+        while True:
+            finished = done.is_set()
+            listed = first.list_runs([], None, None, 1000).runs
+            # A run committed after another must never sort before it.
+            fresh = sorted(run.save_version for run in listed if run.run_id not in known)
+            if fresh and order_seen:
+                assert fresh[0] > order_seen[-1], (fresh, order_seen[-1])
+            order_seen.extend(fresh)
+            known.update(run.run_id for run in listed)
+            if finished:
+                return
+
+    first, second = writers
+    follower = ThreadPoolExecutor(1)
+    following = follower.submit(follow)
+    try:
+        inserted = _at_once([lambda: submit(first), lambda: submit(second)])
+    finally:
+        done.set()
+        follower.shutdown(wait=True)
+    following.result()  # re-raises what the follower found
+    versions = [run.save_version for batch in inserted for run in batch]
+    assert len(set(versions)) == 2 * per_writer
+    assert sorted(order_seen) == sorted(versions) == order_seen
+    for batch in inserted:  # each writer's own inserts, in its order
+        assert [run.save_version for run in batch] == sorted(run.save_version for run in batch)

@@ -28,7 +28,8 @@ from app.domain.runs import (
 class Transition:
     """Move a run to ``target`` (only from a state the transition table allows) and,
     if that happened, record ``event``. Applied atomically with the rest of its batch.
-    A move to RUNNING counts one more attempt."""
+    A move to RUNNING counts one more attempt, and the store adds the attempt's save
+    version to the event's data (``save_version``)."""
 
     run_id: str
     target: RunStatus
@@ -36,8 +37,11 @@ class Transition:
     event: EventType
     error: RunError | None = None
     event_data: dict[str, object] = field(default_factory=dict)
-    # A move to QUEUED (a retry): the fresh save version of the next attempt.
+    # A move to QUEUED (a retry): the save version of the next attempt, as given; or,
+    # with ``new_save_version``, a fresh one the store allocates in the transaction,
+    # stores, and adds to the event's data (``next_save_version``).
     save_version: str | None = None
+    new_save_version: bool = False
     # A move to QUEUED of a run whose latest attempt no worker took: it is given back.
     attempt_given_back: bool = False
 
@@ -98,15 +102,19 @@ class RunPage:
 class RunStore(Protocol):
     """Durable runs and events. Methods block; callers keep them off the event loop.
 
-    ``insert_run`` and ``write`` must be called from one thread at a time (the
-    service's writer thread); reads may come from any thread.
+    Every method may be called from any thread, and several stores (processes) may write
+    to one database at once: what the store numbers (event seqs, save versions) it
+    allocates in the database, in the transaction that uses it.
     """
 
     def insert_run(
         self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
-    ) -> None:
+    ) -> Run:
         """Insert ``run`` (queued, with its ``run_queued`` event), apply ``then`` and record
-        ``key`` (replacing an expired record of it), all in one transaction."""
+        ``key`` (replacing an expired record of it), all in one transaction; returns the
+        run as stored. A ``run.save_version`` of ``""`` is allocated in that transaction:
+        unique, and increasing in commit order across every writer (a given one is kept,
+        and later ones come after it)."""
         ...
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:

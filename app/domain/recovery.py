@@ -9,7 +9,7 @@ back to the queue when it has attempts left (``retry``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from app.domain.ports import Transition
@@ -23,7 +23,6 @@ def interrupted_writes(
     detail: str,
     reason: FailureReason,
     now: datetime,
-    next_save_version: Callable[[], str],
 ) -> list[Transition]:
     """The transitions that end (or requeue) each of the ``active`` runs."""
     writes: list[Transition] = []
@@ -52,9 +51,7 @@ def interrupted_writes(
             event_data=error_data(error),
         )
         # Requeued runs are picked up by the next start (or this one).
-        writes.append(
-            requeue_instead(failed, run.attempts, run.spec.max_attempts, next_save_version)
-        )
+        writes.append(requeue_instead(failed, run.attempts, run.spec.max_attempts))
     return writes
 
 

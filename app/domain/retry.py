@@ -11,26 +11,21 @@ some of them already.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from app.domain.ports import Transition
 from app.domain.runs import EventType, FailureReason, RunStatus
 
 RETRIED_REASONS = frozenset({FailureReason.WORKER_LOST, FailureReason.INTERRUPTED})
 
 
-def requeue_instead(
-    move: Transition, attempts: int, max_attempts: int, next_save_version: Callable[[], str]
-) -> Transition:
+def requeue_instead(move: Transition, attempts: int, max_attempts: int) -> Transition:
     """``move``, or the move back to ``queued`` that replaces it when ``move`` fails the
     run for a lost worker or service and the run has had fewer than ``max_attempts``
-    attempts. The requeue's event says which attempt was lost, why, and the save
-    version the next attempt will use."""
+    attempts. The requeue's event says which attempt was lost and why; the store adds
+    the fresh save version it allocates for the next attempt (``new_save_version``)."""
     lost = move.error is not None and move.error.reason in RETRIED_REASONS
     if move.target is not RunStatus.FAILED or not lost or attempts >= max_attempts:
         return move
     assert move.error is not None
-    save_version = next_save_version()
     return Transition(
         move.run_id,
         RunStatus.QUEUED,
@@ -41,7 +36,6 @@ def requeue_instead(
             "max_attempts": max_attempts,
             "reason": str(move.error.reason),
             "message": move.error.message,
-            "next_save_version": save_version,
         },
-        save_version=save_version,
+        new_save_version=True,
     )

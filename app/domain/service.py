@@ -67,7 +67,6 @@ from app.domain.runs import (
     node_progress,
     utcnow,
 )
-from app.domain.save_versions import SaveVersionClock
 from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
 from app.domain.supervisor import STOP, supervise
 from app.domain.tracking import RunBook
@@ -114,7 +113,6 @@ class RunService:
         self._lock = asyncio.Lock()
         self._inbox: asyncio.Queue[reports.Report] = asyncio.Queue()
         self._supervisor: asyncio.Task[None] | None = None
-        self._clock = SaveVersionClock()
         self._finish_waiters = FinishWaiters()  # long polls
         self._stopping = False
         self._draining = False  # shutting down: no new runs, no dispatch
@@ -146,7 +144,6 @@ class RunService:
 
     async def start(self) -> None:
         """Recover from the previous process, then start executing queued runs."""
-        self._clock = SaveVersionClock(await self._read(self._store.last_save_version))
         await self._recover_interrupted("the service stopped while the run was active")
         for run in await self._read(lambda: self._store.runs_in([RunStatus.QUEUED])):
             self._queue.enqueue(QueuedRun.of(run))
@@ -228,7 +225,7 @@ class RunService:
             self._runs.track_recovered(run)
             self._queue.finish(run.run_id)
             self._active.pop(run.run_id, None)
-        writes = interrupted_writes(active, detail, reason, utcnow(), self._next_save_version)
+        writes = interrupted_writes(active, detail, reason, utcnow())
         if writes:
             await self._write(writes)
             requeued = sum(1 for write in writes if write.target is RunStatus.QUEUED)
@@ -303,7 +300,7 @@ class RunService:
             def insert() -> Run:
                 run = Run(
                     run_id=run_id,
-                    save_version=self._clock.next(queued_at),
+                    save_version="",  # the store allocates it
                     status=RunStatus.QUEUED,
                     spec=spec,
                     nodes=plan.nodes,
@@ -315,8 +312,7 @@ class RunService:
                     owner=owner,
                 )
                 claim = [self._claim(QueuedRun.of(run))] if start_now else []
-                self._store.insert_run(run, then=claim, key=key)
-                return run
+                return self._store.insert_run(run, then=claim, key=key)
 
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")
@@ -565,16 +561,29 @@ class RunService:
                 continue
             if isinstance(write, Transition) and write.run_id in self._active:
                 active = self._active[write.run_id]
-                write = requeue_instead(
-                    write, active.attempts, active.spec.max_attempts, self._next_save_version
-                )
+                write = requeue_instead(write, active.attempts, active.spec.max_attempts)
             writes.append(write)
         applied = await self._write(writes) if writes else []
+        retried = await self._save_versions_given(writes, applied)
         for write, ok in zip(writes, applied, strict=True):
             if isinstance(write, Transition):
-                self._attempt_ended(write, ok)
+                self._attempt_ended(write, ok, retried.get(write.run_id))
             elif isinstance(write, AcknowledgeAttempt):
                 self._hand_over_recorded(write.run_id, ok)
+
+    async def _save_versions_given(
+        self, writes: list[StoreWrite], applied: list[bool]
+    ) -> dict[str, str]:
+        """The save version the store allocated to each run these writes requeued."""
+        run_ids = [
+            write.run_id
+            for write, ok in zip(writes, applied, strict=True)
+            if ok and isinstance(write, Transition) and write.new_save_version
+        ]
+        if not run_ids:
+            return {}
+        stored = await self._read(lambda: [self._store.get_run(run_id) for run_id in run_ids])
+        return {run.run_id: run.current_save_version for run in stored if run is not None}
 
     def _hand_over_recorded(self, run_id: str, recorded: bool) -> None:
         """A worker's acknowledgement of a run is durable (``recorded``): from now on a
@@ -585,17 +594,19 @@ class RunService:
         else:
             self._executor.kill(run_id)
 
-    def _attempt_ended(self, move: Transition, applied: bool) -> None:
-        """Forget the run's attempt; requeue it (``move`` is to QUEUED) or wake waiters."""
+    def _attempt_ended(
+        self, move: Transition, applied: bool, save_version: str | None = None
+    ) -> None:
+        """Forget the run's attempt; requeue it (``move`` is to QUEUED; under
+        ``save_version`` when the store gave it a fresh one) or wake waiters."""
         self._queue.finish(move.run_id)
         self._unrecordable.pop(move.run_id, None)
         active = self._active.pop(move.run_id, None)
         self._deadlines.attempt_ended(move.run_id)
         if move.target is RunStatus.QUEUED:
             if applied and active is not None:
-                self._queue.enqueue(
-                    replace(active, save_version=move.save_version or active.save_version)
-                )
+                next_version = save_version or move.save_version or active.save_version
+                self._queue.enqueue(replace(active, save_version=next_version))
                 logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
         else:
             self._finish_waiters.wake(move.run_id)
@@ -618,9 +629,6 @@ class RunService:
             reports.RunFailed(run_id, utcnow(), FailureReason.ERROR, NOT_RECORDED_TYPE, cause)
         )
 
-    def _next_save_version(self) -> str:
-        return self._clock.next(utcnow())
-
     async def _dispatch(self) -> None:
         """Start every queued run that may start now. Call with the lock held.
 
@@ -642,16 +650,14 @@ class RunService:
 
     @staticmethod
     def _claim(queued: QueuedRun) -> Transition:
-        """Mark the run running: its next attempt, under the save version Kedro gets."""
+        """Mark the run running: its next attempt (the store adds the save version
+        Kedro gets to the event)."""
         return Transition(
             queued.run_id,
             RunStatus.RUNNING,
             utcnow(),
             EventType.RUN_STARTED,
-            event_data={
-                "attempt": queued.attempts + 1,
-                "save_version": queued.save_version,
-            },
+            event_data={"attempt": queued.attempts + 1},
         )
 
     def _start(self, queued: QueuedRun) -> None:

@@ -8,22 +8,22 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import OperationalError
 
-from app.domain.ports import AppendEvent, IdempotencyKey, RunPage, StoredLogLine, StoreWrite
+from app.domain.ports import IdempotencyKey, RunPage, StoredLogLine, StoreWrite
 from app.domain.reports import LogLine
 from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
 from app.errors import ServiceUnavailable, StorageFull
-from app.persistence import pruning
+from app.persistence import inserts, pruning
 from app.persistence.engine import is_sqlite, is_storage_full, open_engine
 from app.persistence.migrations import upgrade
 from app.persistence.ownership import take_ownership
-from app.persistence.rows import run_from_row, run_values
+from app.persistence.rows import run_from_row
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
-from app.persistence.writes import append_event, apply_write, lock_runs
+from app.persistence.writes import apply_write, lock_rows
 
 STORAGE_FULL_RETRY_SECONDS = 30
 
@@ -59,41 +59,13 @@ class SqlRunStore:
 
     def insert_run(
         self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
-    ) -> None:
+    ) -> Run:
         try:
-            self._insert_run(run, then, key)
+            with self._writer.begin() as connection:
+                return inserts.insert_run(connection, run, then, key)
         except BaseException as error:
             raise_retry_later(error)
             raise
-
-    def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
-        with self._writer.begin() as connection:
-            connection.execute(runs.insert().values(run_values(run)))
-            connection.execute(
-                run_pipelines.insert(),
-                [
-                    {"run_id": run.run_id, "pipeline_name": name}
-                    for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
-                ],
-            )
-            append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
-            for write in then:
-                apply_write(connection, write)
-            if key is not None:
-                principal, text = storable_text(key.principal), storable_text(key.key)
-                match = and_(
-                    idempotency_keys.c.principal == principal, idempotency_keys.c.key == text
-                )
-                connection.execute(delete(idempotency_keys).where(match))  # an expired one
-                connection.execute(
-                    idempotency_keys.insert().values(
-                        principal=principal,
-                        key=text,
-                        body_hash=storable_text(key.body_hash),
-                        run_id=run.run_id,
-                        created_at=run.queued_at,
-                    )
-                )
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
         query = select(idempotency_keys.c.body_hash, idempotency_keys.c.run_id).where(
@@ -111,7 +83,7 @@ class SqlRunStore:
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         try:
             with self._writer.begin() as connection:
-                lock_runs(connection, writes)
+                lock_rows(connection, writes)
                 return [apply_write(connection, write) for write in writes]
         except BaseException as error:
             raise_retry_later(error)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -127,4 +128,14 @@ idempotency_keys = Table(
     # For the prune (migration 7): keys past their TTL, and the keys of a pruned run.
     Index("ix_idempotency_keys_created_at", "created_at"),
     Index("ix_idempotency_keys_run_id", "run_id"),
+)
+
+# The service's counters (revision 0004): one row (id 1), taken under its lock in the
+# transaction that uses it. ``last_ms``: the newest save version issued, in ms since
+# the epoch.
+service_clock = Table(
+    "service_clock",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_ms", BigInteger, nullable=False),
 )

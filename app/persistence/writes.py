@@ -19,15 +19,19 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.runs import TERMINAL_STATUSES, RunStatus, sources_of
+from app.persistence.counters import keep_ahead_of, lock_counters, next_save_version
 from app.persistence.storable import storable_json, storable_optional, storable_text
 from app.persistence.tables import run_events, run_logs, runs
 
 
-def lock_runs(connection: Connection, writes: Sequence[StoreWrite]) -> None:
-    """Lock the rows of the runs ``writes`` touch, in run id order, before anything else
-    is written: two transactions that touch the same runs then queue instead of
-    deadlocking (each would otherwise lock them in its own batch's order). SQLite's one
-    writer needs none of it (the clause is left out there)."""
+def lock_rows(connection: Connection, writes: Sequence[StoreWrite]) -> None:
+    """Lock what ``writes`` will change before anything is written: the counters' row if
+    they need it, then the rows of their runs in run id order. Two transactions that
+    touch the same rows then queue instead of deadlocking (each would otherwise lock
+    them in its own batch's order). SQLite's one writer needs none of it (the clause is
+    left out there)."""
+    if any(isinstance(write, Transition) and write.new_save_version for write in writes):
+        lock_counters(connection)
     run_ids = sorted({write.run_id for write in writes})
     if run_ids:
         connection.execute(
@@ -62,11 +66,10 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
             .values(outputs=storable_json(write.outputs))
         )
         return True
-    if not _transition(connection, write):
+    data = _transition(connection, write)
+    if data is None:
         return False
-    append_event(
-        connection, AppendEvent(write.run_id, write.event, write.at, None, write.event_data)
-    )
+    append_event(connection, AppendEvent(write.run_id, write.event, write.at, None, data))
     return True
 
 
@@ -128,13 +131,21 @@ def _append_logs(connection: Connection, logs: AppendLogs) -> None:
         )
 
 
-def _transition(connection: Connection, move: Transition) -> bool:
+def _transition(connection: Connection, move: Transition) -> dict[str, object] | None:
+    """Move the run; the data of the move's event, or None if the move did not apply."""
+    data = dict(move.event_data)
     values: dict[str, Any] = {"status": str(move.target)}
     if move.target is RunStatus.RUNNING:
         values["started_at"] = move.at
         values["attempts"] = runs.c.attempts + 1
     elif move.target is RunStatus.QUEUED:
-        values["attempt_save_version"] = move.save_version
+        save_version = move.save_version
+        if move.new_save_version:
+            # Taken whether or not the move applies: a gap in versions harms nothing.
+            save_version = data["next_save_version"] = next_save_version(connection, move.at)
+        elif save_version is not None:
+            keep_ahead_of(connection, save_version)
+        values["attempt_save_version"] = save_version
         if move.attempt_given_back:
             values["attempts"] = runs.c.attempts - 1
     elif move.target is RunStatus.CANCELLING:
@@ -150,9 +161,14 @@ def _transition(connection: Connection, move: Transition) -> bool:
     # Conditional: only from a state the transition table allows, so two writers
     # cannot both move the same run, and a terminal run never changes.
     allowed = [str(status) for status in sources_of(move.target)]
-    result = connection.execute(
+    moved = connection.execute(
         update(runs)
         .where(and_(runs.c.run_id == move.run_id, runs.c.status.in_(allowed)))
         .values(values)
-    )
-    return result.rowcount == 1
+        .returning(func.coalesce(runs.c.attempt_save_version, runs.c.save_version))
+    ).first()
+    if moved is None:
+        return None
+    if move.target is RunStatus.RUNNING:
+        data["save_version"] = moved[0]  # what Kedro gets for this attempt
+    return data
