@@ -108,13 +108,16 @@ def test_a_prune_removes_exactly_old_finished_runs_and_expired_keys(store: SqlRu
     # 3 runs, 2 or 3 events each (queued, started, end), 2 log lines each; 2 keys.
     assert pruned == PruneCounts(runs=3, events=8, logs=4, keys=2)
     assert counted == pruned
+    changed = {change.run_id for change in store.changes_after(0, 1000)}
     for run_id in gone:
         assert not _exists(store, run_id)
         assert store.list_events(run_id, 0, 100) == []
         assert store.list_logs(run_id, 0, 0, 100) == ([], 0)
+        assert run_id not in changed  # nor its state changes
     for run_id in kept:
         assert _exists(store, run_id)
         assert store.list_events(run_id, 0, 100) != []
+        assert run_id in changed
     ever = NOW - timedelta(days=365)
     assert store.find_key("anonymous", "live-key", ever) is not None
     assert store.find_key("anonymous", "expired-key", ever) is None

@@ -165,3 +165,30 @@ def test_save_versions_are_allocated_unique_and_increasing(store: SqlRunStore) -
     assert [store.get_run(run.run_id) for run in same_moment] == same_moment
     later = replace(_run(SaveVersionClock()), save_version="", queued_at=T0 + timedelta(hours=1))
     assert store.insert_run(later).save_version == format_save_version(later.queued_at)
+
+
+def test_every_status_change_is_in_the_feed_in_order(store: SqlRunStore) -> None:
+    assert (store.last_change_id(), store.changes_after(0, 10)) == (0, [])
+    clock = SaveVersionClock()
+    alice, bob = replace(_run(clock), owner="alice"), replace(_run(clock), owner="bob")
+    at = T0 + timedelta(seconds=1)
+    claim = Transition(bob.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED)
+    store.insert_run(alice)
+    store.insert_run(bob, then=[claim])  # queued and claimed in one transaction
+    done = Transition(bob.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+    not_from_queued = Transition(alice.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+    assert store.write(
+        [done, not_from_queued, AppendEvent(bob.run_id, EventType.NODE_STARTED, at)]
+    ) == [True, False, True]
+    changes = store.changes_after(0, 10)
+    assert [(c.id, c.run_id, c.status, c.owner) for c in changes] == [
+        (1, alice.run_id, "queued", "alice"),
+        (2, bob.run_id, "queued", "bob"),
+        (3, bob.run_id, "running", "bob"),
+        (4, bob.run_id, "succeeded", "bob"),
+    ]
+    assert [c.at for c in changes] == [T0, T0, at, at]
+    assert store.last_change_id() == 4
+    assert [c.id for c in store.changes_after(1, 2)] == [2, 3]
+    assert [c.id for c in store.changes_after(0, 10, owner="alice")] == [1]
+    assert store.changes_after(4, 10) == []

@@ -16,8 +16,9 @@ from typing import TypeVar
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.domain.ports import AppendEvent
+from app.domain.ports import AppendEvent, Transition
 from app.domain.runs import EventType, Footprint, Run, RunSpec, RunStatus
+from app.domain.signals import StateChange
 from app.persistence.store import SqlRunStore
 
 T = TypeVar("T")
@@ -143,3 +144,46 @@ def test_save_versions_from_two_writers_are_unique_and_increase_in_commit_order(
     assert sorted(order_seen) == sorted(versions) == order_seen
     for batch in inserted:  # each writer's own inserts, in its order
         assert [run.save_version for run in batch] == sorted(run.save_version for run in batch)
+
+
+def test_state_changes_from_two_writers_get_ids_that_a_follower_never_skips(
+    writers: tuple[SqlRunStore, SqlRunStore],
+) -> None:
+    per_writer = 10
+    done = threading.Event()
+    seen: list[StateChange] = []
+
+    def run_through(store: SqlRunStore, owner: str) -> None:
+        for _ in range(per_writer):
+            run = store.insert_run(replace(_run(), save_version="", owner=owner))
+            for target, event in [
+                (RunStatus.RUNNING, EventType.RUN_STARTED),
+                (RunStatus.SUCCEEDED, EventType.RUN_SUCCEEDED),
+            ]:
+                assert store.write([Transition(run.run_id, target, T0, event)]) == [True]
+
+    def follow() -> None:
+        while True:
+            finished = done.is_set()
+            seen.extend(second.changes_after(seen[-1].id if seen else 0, 1000))
+            if finished:
+                return
+
+    first, second = writers
+    follower = threading.Thread(target=follow)
+    follower.start()
+    try:
+        _at_once([lambda: run_through(first, "alice"), lambda: run_through(second, "bob")])
+    finally:
+        done.set()
+        follower.join()
+    total = 2 * per_writer * 3
+    assert [change.id for change in seen] == list(range(1, total + 1))
+    assert first.last_change_id() == total
+    by_run: dict[str, list[str]] = {}
+    for change in seen:
+        by_run.setdefault(change.run_id, []).append(change.status)
+    assert set(map(tuple, by_run.values())) == {("queued", "running", "succeeded")}
+    bobs = second.changes_after(0, 1000, owner="bob")
+    assert len(bobs) == per_writer * 3
+    assert {change.owner for change in bobs} == {"bob"}

@@ -22,6 +22,7 @@ from app.domain.runs import (
     RunSpec,
     RunStatus,
 )
+from app.domain.signals import StateChange
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,18 @@ class RunStore(Protocol):
         ...
 
     def last_save_version(self) -> str | None: ...
+
+    def changes_after(
+        self, after_id: int, limit: int, owner: str | None = None
+    ) -> list[StateChange]:
+        """Up to ``limit`` run state changes with ``id > after_id``, in id order; only
+        ``owner``'s runs' when given. Ids are global and durable, and become visible in
+        order: following with the last id seen never skips a change."""
+        ...
+
+    def last_change_id(self) -> int:
+        """The id of the newest state change (0 before the first)."""
+        ...
 
 
 class ProjectInspector(Protocol):

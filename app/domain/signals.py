@@ -79,7 +79,8 @@ class FinishWaiters:
 
 @dataclass(frozen=True)
 class StateChange:
-    """A run changed state. ``id`` orders all changes since this process started."""
+    """A run changed state. ``id`` orders all changes: since this process started in
+    ``StateChangeFeed``; for good, across every process, in the store's feed."""
 
     id: int
     run_id: str

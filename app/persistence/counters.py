@@ -53,3 +53,14 @@ def keep_ahead_of(connection: Connection, save_version: str) -> None:
         .where(_ROW)
         .values(last_ms=case((given > _LAST_MS, given), else_=_LAST_MS))
     )
+
+
+def next_change_id(connection: Connection) -> int:
+    """The next state change's id: one more than the last, so ids have no gaps."""
+    issued = connection.execute(
+        update(service_clock)
+        .where(_ROW)
+        .values(last_change_id=service_clock.c.last_change_id + 1)
+        .returning(service_clock.c.last_change_id)
+    ).scalar_one()
+    return int(issued)

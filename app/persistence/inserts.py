@@ -9,12 +9,12 @@ from dataclasses import replace
 from sqlalchemy import Connection, and_, delete
 
 from app.domain.ports import AppendEvent, IdempotencyKey, StoreWrite
-from app.domain.runs import EventType, Run
+from app.domain.runs import EventType, Run, RunStatus
 from app.persistence.counters import keep_ahead_of, next_save_version
 from app.persistence.rows import run_values
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_pipelines, runs
-from app.persistence.writes import append_event, apply_write
+from app.persistence.writes import append_event, apply_write, record_state_change
 
 
 def insert_run(
@@ -36,6 +36,8 @@ def insert_run(
         ],
     )
     append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+    owner = storable_text(run.owner)  # as the run row has it
+    record_state_change(connection, run.run_id, RunStatus.QUEUED, run.queued_at, owner)
     for write in then:
         apply_write(connection, write)
     if key is not None:

@@ -15,6 +15,7 @@ from app.domain.ports import IdempotencyKey, RunPage, StoredLogLine, StoreWrite
 from app.domain.reports import LogLine
 from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
+from app.domain.signals import StateChange
 from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import inserts, pruning
 from app.persistence.engine import is_sqlite, is_storage_full, open_engine
@@ -22,7 +23,15 @@ from app.persistence.migrations import upgrade
 from app.persistence.ownership import take_ownership
 from app.persistence.rows import run_from_row
 from app.persistence.storable import storable_text
-from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
+from app.persistence.tables import (
+    idempotency_keys,
+    run_events,
+    run_logs,
+    run_pipelines,
+    runs,
+    service_clock,
+    state_changes,
+)
 from app.persistence.writes import apply_write, lock_rows
 
 STORAGE_FULL_RETRY_SECONDS = 30
@@ -207,6 +216,25 @@ class SqlRunStore:
         )
         with self._reader.connect() as connection:
             return [run_from_row(row) for row in connection.execute(query)]
+
+    def changes_after(
+        self, after_id: int, limit: int, owner: str | None = None
+    ) -> list[StateChange]:
+        query = (
+            select(state_changes)
+            .where(state_changes.c.id > after_id)
+            .order_by(state_changes.c.id)
+            .limit(limit)
+        )
+        if owner is not None:
+            query = query.where(state_changes.c.owner == storable_text(owner))
+        with self._reader.connect() as connection:
+            rows = connection.execute(query).all()
+        return [StateChange(row.id, row.run_id, row.status, row.at, row.owner) for row in rows]
+
+    def last_change_id(self) -> int:
+        with self._reader.connect() as connection:
+            return int(connection.scalar(select(service_clock.c.last_change_id)) or 0)
 
     def last_save_version(self) -> str | None:
         with self._reader.connect() as connection:

@@ -132,10 +132,24 @@ idempotency_keys = Table(
 
 # The service's counters (revision 0004): one row (id 1), taken under its lock in the
 # transaction that uses it. ``last_ms``: the newest save version issued, in ms since
-# the epoch.
+# the epoch; ``last_change_id``: the newest state change's id (revision 0005).
 service_clock = Table(
     "service_clock",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_ms", BigInteger, nullable=False),
+    Column("last_change_id", BigInteger, nullable=False, server_default="0"),
+)
+
+# Every change of a run's status, numbered across the service (revision 0005).
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Index("ix_state_changes_owner_id", "owner", "id"),  # one caller's feed
+    Index("ix_state_changes_run_id", "run_id"),  # the prune
 )

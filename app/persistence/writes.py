@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, update
@@ -19,9 +20,14 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.runs import TERMINAL_STATUSES, RunStatus, sources_of
-from app.persistence.counters import keep_ahead_of, lock_counters, next_save_version
+from app.persistence.counters import (
+    keep_ahead_of,
+    lock_counters,
+    next_change_id,
+    next_save_version,
+)
 from app.persistence.storable import storable_json, storable_optional, storable_text
-from app.persistence.tables import run_events, run_logs, runs
+from app.persistence.tables import run_events, run_logs, runs, state_changes
 
 
 def lock_rows(connection: Connection, writes: Sequence[StoreWrite]) -> None:
@@ -30,7 +36,7 @@ def lock_rows(connection: Connection, writes: Sequence[StoreWrite]) -> None:
     touch the same rows then queue instead of deadlocking (each would otherwise lock
     them in its own batch's order). SQLite's one writer needs none of it (the clause is
     left out there)."""
-    if any(isinstance(write, Transition) and write.new_save_version for write in writes):
+    if any(isinstance(write, Transition) for write in writes):  # a change to record
         lock_counters(connection)
     run_ids = sorted({write.run_id for write in writes})
     if run_ids:
@@ -66,11 +72,25 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
             .values(outputs=storable_json(write.outputs))
         )
         return True
-    data = _transition(connection, write)
-    if data is None:
+    moved = _transition(connection, write)
+    if moved is None:
         return False
+    data, owner = moved
     append_event(connection, AppendEvent(write.run_id, write.event, write.at, None, data))
+    record_state_change(connection, write.run_id, write.target, write.at, owner)
     return True
+
+
+def record_state_change(
+    connection: Connection, run_id: str, status: RunStatus, at: datetime, owner: str
+) -> None:
+    """Add the run's change to ``status`` to the feed, under the next change id. The
+    counters' row stays locked until commit, so ids become visible in order."""
+    connection.execute(
+        state_changes.insert().values(
+            id=next_change_id(connection), run_id=run_id, status=str(status), at=at, owner=owner
+        )
+    )
 
 
 def append_event(connection: Connection, event: AppendEvent) -> bool:
@@ -131,8 +151,9 @@ def _append_logs(connection: Connection, logs: AppendLogs) -> None:
         )
 
 
-def _transition(connection: Connection, move: Transition) -> dict[str, object] | None:
-    """Move the run; the data of the move's event, or None if the move did not apply."""
+def _transition(connection: Connection, move: Transition) -> tuple[dict[str, object], str] | None:
+    """Move the run; the data of the move's event and the run's owner, or None if the
+    move did not apply."""
     data = dict(move.event_data)
     values: dict[str, Any] = {"status": str(move.target)}
     if move.target is RunStatus.RUNNING:
@@ -165,10 +186,11 @@ def _transition(connection: Connection, move: Transition) -> dict[str, object] |
         update(runs)
         .where(and_(runs.c.run_id == move.run_id, runs.c.status.in_(allowed)))
         .values(values)
-        .returning(func.coalesce(runs.c.attempt_save_version, runs.c.save_version))
+        .returning(func.coalesce(runs.c.attempt_save_version, runs.c.save_version), runs.c.owner)
     ).first()
     if moved is None:
         return None
+    current_save_version, owner = moved
     if move.target is RunStatus.RUNNING:
-        data["save_version"] = moved[0]  # what Kedro gets for this attempt
-    return data
+        data["save_version"] = current_save_version  # what Kedro gets for this attempt
+    return data, str(owner)
