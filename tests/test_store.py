@@ -8,9 +8,12 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from app.domain.ports import AppendEvent, Transition
+import pytest
+
+from app.domain.ports import AppendEvent, IdempotencyKey, Transition
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
 from app.domain.save_versions import SaveVersionClock, format_save_version
+from app.errors import IdempotencyKeyTaken
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -192,3 +195,25 @@ def test_every_status_change_is_in_the_feed_in_order(store: SqlRunStore) -> None
     assert [c.id for c in store.changes_after(1, 2)] == [2, 3]
     assert [c.id for c in store.changes_after(0, 10, owner="alice")] == [1]
     assert store.changes_after(4, 10) == []
+
+
+def test_a_live_key_is_never_replaced_and_an_expired_one_is(store: SqlRunStore) -> None:
+    clock = SaveVersionClock()
+    key = IdempotencyKey("alice", "intent", "a" * 64)
+    first = store.insert_run(_run(clock), key=key, key_live_since=T0 - timedelta(days=1))
+    for live_since in (None, T0, T0 - timedelta(hours=1)):  # the key, made at T0, is live
+        second = _run(clock)
+        with pytest.raises(IdempotencyKeyTaken):
+            store.insert_run(second, key=key, key_live_since=live_since)
+        assert store.get_run(second.run_id) is None  # nothing of it was stored
+    assert store.find_key("alice", "intent", T0) == ("a" * 64, first.run_id)
+    # Past its time to live, a new request with the key stores a new run under it.
+    later = replace(_run(clock), queued_at=T0 + timedelta(days=2))
+    again = IdempotencyKey("alice", "intent", "b" * 64)
+    store.insert_run(later, key=again, key_live_since=T0 + timedelta(days=1))
+    assert store.find_key("alice", "intent", T0) == ("b" * 64, later.run_id)
+    assert store.get_run(first.run_id) is not None  # the old run stays; only its key went
+    # One caller's key is not another's.
+    bobs = _run(clock)
+    store.insert_run(bobs, key=IdempotencyKey("bob", "intent", "c" * 64))
+    assert store.find_key("bob", "intent", T0) == ("c" * 64, bobs.run_id)

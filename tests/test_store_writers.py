@@ -10,15 +10,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.domain.ports import AppendEvent, Transition
+from app.domain.ports import AppendEvent, IdempotencyKey, Transition
 from app.domain.runs import EventType, Footprint, Run, RunSpec, RunStatus
 from app.domain.signals import StateChange
+from app.errors import IdempotencyKeyTaken
 from app.persistence.store import SqlRunStore
 
 T = TypeVar("T")
@@ -187,3 +189,27 @@ def test_state_changes_from_two_writers_get_ids_that_a_follower_never_skips(
     bobs = second.changes_after(0, 1000, owner="bob")
     assert len(bobs) == per_writer * 3
     assert {change.owner for change in bobs} == {"bob"}
+
+
+def test_one_key_from_two_writers_at_once_stores_one_run_and_the_other_is_told(
+    writers: tuple[SqlRunStore, SqlRunStore],
+) -> None:
+    live_since = T0 - timedelta(days=1)
+
+    def submit(store: SqlRunStore, key: IdempotencyKey) -> str:
+        run = replace(_run(), save_version="")
+        try:
+            store.insert_run(run, key=key, key_live_since=live_since)
+        except IdempotencyKeyTaken:
+            assert store.get_run(run.run_id) is None
+            return "taken"
+        return run.run_id
+
+    first, second = writers
+    for attempt in range(20):
+        key = IdempotencyKey("alice", f"intent-{attempt}", "0" * 64)
+        outcomes = _at_once([partial(submit, first, key), partial(submit, second, key)])
+        assert sorted(outcomes).count("taken") == 1, outcomes
+        [stored] = [outcome for outcome in outcomes if outcome != "taken"]
+        assert first.find_key("alice", key.key, live_since) == ("0" * 64, stored)
+    assert len(first.list_runs([], None, None, 100).runs) == 20

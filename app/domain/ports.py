@@ -109,13 +109,22 @@ class RunStore(Protocol):
     """
 
     def insert_run(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
     ) -> Run:
         """Insert ``run`` (queued, with its ``run_queued`` event), apply ``then`` and record
-        ``key`` (replacing an expired record of it), all in one transaction; returns the
-        run as stored. A ``run.save_version`` of ``""`` is allocated in that transaction:
+        ``key``, all in one transaction; returns ``run`` with the save version it was
+        stored under. A ``run.save_version`` of ``""`` is allocated in that transaction:
         unique, and increasing in commit order across every writer (a given one is kept,
-        and later ones come after it)."""
+        and later ones come after it).
+
+        A record of ``key`` made before ``key_live_since`` has expired and is replaced.
+        A live one (any, without ``key_live_since``), or one another writer records
+        first, raises IdempotencyKeyTaken: nothing is stored, and ``find_key`` then
+        names the run to replay."""
         ...
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:

@@ -71,7 +71,7 @@ from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
 from app.domain.supervisor import STOP, supervise
 from app.domain.tracking import RunBook
 from app.domain.views import RunListPage, RunView
-from app.errors import RunStateConflict, ServiceUnavailable
+from app.errors import IdempotencyKeyTaken, RunStateConflict, ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
 
@@ -252,7 +252,15 @@ class RunService:
         since = self._keys.live_since(utcnow())
         found = await self._read(lambda: self._store.find_key(key.principal, key.key, since))
         if found is None:
-            return await self.submit(spec, run_id, key, caller=caller), False
+            try:
+                return await self.submit(spec, run_id, key, caller=caller), False
+            except IdempotencyKeyTaken:
+                # Another process stored a run under the key meanwhile: replay that one.
+                found = await self._read(
+                    lambda: self._store.find_key(key.principal, key.key, since)
+                )
+                if found is None:
+                    raise
         body_hash, original = found
         check_same_body(key, body_hash)
         return await self.get(original, caller=caller), True
@@ -312,7 +320,8 @@ class RunService:
                     owner=owner,
                 )
                 claim = [self._claim(QueuedRun.of(run))] if start_now else []
-                return self._store.insert_run(run, then=claim, key=key)
+                live_since = self._keys.live_since(queued_at)
+                return self._store.insert_run(run, claim, key, key_live_since=live_since)
 
             run = await self._on_writer(insert)
             faults.reached("after_insert_before_202")

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
 
@@ -68,6 +70,28 @@ def is_storage_full(error: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
+
+
+def insert_unless_present(
+    connection: Connection, table: Table, values: dict[str, Any], unique: list[str]
+) -> bool:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING``; whether the row went in. On
+    PostgreSQL it waits for a transaction that inserted the same key to end, and then
+    does nothing if that one committed."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql_dialect.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite_dialect.insert(table)
+    else:
+        raise NotImplementedError(f"the run store does not support {dialect}")
+    # RETURNING, not rowcount: psycopg reports no row count for this statement.
+    inserted = connection.execute(
+        statement.values(values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c[unique[0]])
+    )
+    return inserted.first() is not None
 
 
 def is_sqlite(engine: Engine) -> bool:

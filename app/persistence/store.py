@@ -67,11 +67,15 @@ class SqlRunStore:
     # -- writes ---------------------------------------------------------------
 
     def insert_run(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
     ) -> Run:
         try:
             with self._writer.begin() as connection:
-                return inserts.insert_run(connection, run, then, key)
+                return inserts.insert_run(connection, run, then, key, key_live_since)
         except BaseException as error:
             raise_retry_later(error)
             raise
