@@ -1,8 +1,8 @@
 """``kedro-runs prune``: prune the run store by hand, as the service does by itself.
 
-Decision: the command needs the store to itself. A SQLite store has one owner (the
-service numbers events and dispatches from memory), so while a service owns it the
-command refuses and says so: that service already prunes on its own every
+Decision: the command needs the store to itself. A store has one owner (the service
+dispatches and recovers runs from memory), so while a service owns it the command
+refuses and says so: that service already prunes on its own every
 ``prune_interval_seconds``.
 """
 

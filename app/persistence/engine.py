@@ -1,4 +1,5 @@
-"""Engine set-up: the only place that knows which database dialect is in use."""
+"""Engine set-up and the SQL that differs by dialect (with ``ownership`` and
+``migrations``, which hold PostgreSQL's advisory locks: nothing else knows the dialect)."""
 
 from __future__ import annotations
 

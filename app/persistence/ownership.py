@@ -52,7 +52,7 @@ def take_ownership(url: str, *, shared: bool) -> Callable[[], None] | None:
 
 def lock_sqlite_store(url: str) -> IO[bytes] | None:
     """Take an exclusive lock on a SQLite store file, so a second service cannot share
-    it (one process owns dispatch and event numbering). Returns the open file (keep it
+    it (one process dispatches and recovers its runs from memory). Returns the open file (keep it
     open to keep the lock; close it only after every connection to the store is
     closed), or None for other databases.
 
