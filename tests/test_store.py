@@ -74,6 +74,14 @@ def test_transitions_are_conditional_and_terminal_states_final(store: SqlRunStor
         EventType.RUN_FAILED,
     ]
     assert store.list_events(run.run_id, 2, 1)[0].seq == 3
+    # Events of a run that is not stored are not stored either.
+    stray = AppendEvent("no-such-run", EventType.NODE_STARTED, at, "a")
+    assert store.write([stray, stray, AppendEvent(run.run_id, EventType.NODE_STARTED, at)]) == [
+        False,
+        False,
+        True,
+    ]
+    assert [e.seq for e in store.list_events(run.run_id, 0, 100)] == [1, 2, 3, 4, 5]
 
 
 def test_listing_pages_newest_first_and_filters(store: SqlRunStore) -> None:

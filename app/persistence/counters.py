@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import BigInteger, Connection, case, literal, select, update
 
 from app.domain.save_versions import format_save_version, is_save_version, parse_save_version
+from app.persistence.engine import takes_row_locks
 from app.persistence.tables import service_clock
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,8 +27,9 @@ def _milliseconds(moment: datetime) -> int:
 
 
 def lock_counters(connection: Connection) -> None:
-    """Take the counters' row lock now (on PostgreSQL; SQLite's one writer holds it)."""
-    connection.execute(select(service_clock.c.id).where(_ROW).with_for_update())
+    """Take the counters' row lock now (SQLite's one writer holds every lock already)."""
+    if takes_row_locks(connection):
+        connection.execute(select(service_clock.c.id).where(_ROW).with_for_update())
 
 
 def next_save_version(connection: Connection, now: datetime) -> str:

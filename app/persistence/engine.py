@@ -95,6 +95,12 @@ def insert_unless_present(
     return inserted.first() is not None
 
 
+def takes_row_locks(connection: Connection) -> bool:
+    """Whether writers lock rows (``SELECT ... FOR UPDATE``) on this connection's database.
+    Not on SQLite: its one writer at a time holds the whole database."""
+    return connection.dialect.name != "sqlite"
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

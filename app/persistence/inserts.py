@@ -17,7 +17,7 @@ from app.persistence.engine import insert_unless_present
 from app.persistence.rows import run_values
 from app.persistence.storable import storable_text
 from app.persistence.tables import idempotency_keys, run_pipelines, runs
-from app.persistence.writes import append_event, apply_write, record_state_change
+from app.persistence.writes import append_events, apply_write, record_state_change
 
 
 def insert_run(
@@ -46,7 +46,7 @@ def insert_run(
             for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
         ],
     )
-    append_event(connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+    append_events(connection, [AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)])
     owner = storable_text(run.owner)  # as the run row has it
     record_state_change(connection, run.run_id, RunStatus.QUEUED, run.queued_at, owner)
     for write in then:

@@ -32,7 +32,7 @@ from app.persistence.tables import (
     service_clock,
     state_changes,
 )
-from app.persistence.writes import apply_write, lock_rows
+from app.persistence.writes import apply_writes
 
 STORAGE_FULL_RETRY_SECONDS = 30
 
@@ -96,8 +96,7 @@ class SqlRunStore:
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
         try:
             with self._writer.begin() as connection:
-                lock_rows(connection, writes)
-                return [apply_write(connection, write) for write in writes]
+                return apply_writes(connection, writes)
         except BaseException as error:
             raise_retry_later(error)
             raise

@@ -26,16 +26,42 @@ from app.persistence.counters import (
     next_change_id,
     next_save_version,
 )
+from app.persistence.engine import takes_row_locks
 from app.persistence.storable import storable_json, storable_optional, storable_text
 from app.persistence.tables import run_events, run_logs, runs, state_changes
+
+
+def apply_writes(connection: Connection, writes: Sequence[StoreWrite]) -> list[bool]:
+    """Apply ``writes`` in order on a connection whose transaction the caller holds;
+    per write, whether it applied (see ``apply_write``). Locks first (``lock_rows``);
+    consecutive events of one run are numbered and inserted together."""
+    lock_rows(connection, writes)
+    applied: list[bool] = []
+    start = 0
+    while start < len(writes):
+        write, end = writes[start], start + 1
+        if isinstance(write, AppendEvent):
+            while end < len(writes) and _same_run_event(writes[end], write.run_id):
+                end += 1
+            events = [event for event in writes[start:end] if isinstance(event, AppendEvent)]
+            applied.extend([append_events(connection, events)] * len(events))
+        else:
+            applied.append(apply_write(connection, write))
+        start = end
+    return applied
+
+
+def _same_run_event(write: StoreWrite, run_id: str) -> bool:
+    return isinstance(write, AppendEvent) and write.run_id == run_id
 
 
 def lock_rows(connection: Connection, writes: Sequence[StoreWrite]) -> None:
     """Lock what ``writes`` will change before anything is written: the counters' row if
     they need it, then the rows of their runs in run id order. Two transactions that
     touch the same rows then queue instead of deadlocking (each would otherwise lock
-    them in its own batch's order). SQLite's one writer needs none of it (the clause is
-    left out there)."""
+    them in its own batch's order). SQLite's one writer holds every lock already."""
+    if not takes_row_locks(connection):
+        return
     if any(isinstance(write, Transition) for write in writes):  # a change to record
         lock_counters(connection)
     run_ids = sorted({write.run_id for write in writes})
@@ -53,7 +79,7 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
     did not apply (a transition from a state the transition table does not allow, an
     acknowledgement of a run no longer active, an event of a run that is not stored)."""
     if isinstance(write, AppendEvent):
-        return append_event(connection, write)
+        return append_events(connection, [write])
     if isinstance(write, AppendLogs):
         _append_logs(connection, write)
         return True
@@ -76,7 +102,7 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
     if moved is None:
         return False
     data, owner = moved
-    append_event(connection, AppendEvent(write.run_id, write.event, write.at, None, data))
+    append_events(connection, [AppendEvent(write.run_id, write.event, write.at, None, data)])
     record_state_change(connection, write.run_id, write.target, write.at, owner)
     return True
 
@@ -93,28 +119,34 @@ def record_state_change(
     )
 
 
-def append_event(connection: Connection, event: AppendEvent) -> bool:
-    """Record ``event`` under the run's next seq, taken from ``runs.last_event_seq`` in
-    this transaction. The run row stays locked until commit, so a run's events become
-    visible in seq order, whichever process writes them: a reader that asks for
-    ``seq > last`` never skips one that commits later. False if the run is not stored."""
-    seq = connection.execute(
+def append_events(connection: Connection, events: Sequence[AppendEvent]) -> bool:
+    """Record ``events``, all of one run, under its next seqs, taken from
+    ``runs.last_event_seq`` in this transaction. The run row stays locked until commit,
+    so a run's events become visible in seq order, whichever process writes them: a
+    reader that asks for ``seq > last`` never skips one that commits later. False if the
+    run is not stored."""
+    run_id = events[0].run_id
+    last = connection.execute(
         update(runs)
-        .where(runs.c.run_id == event.run_id)
-        .values(last_event_seq=runs.c.last_event_seq + 1)
+        .where(runs.c.run_id == run_id)
+        .values(last_event_seq=runs.c.last_event_seq + len(events))
         .returning(runs.c.last_event_seq)
     ).scalar_one_or_none()
-    if seq is None:
+    if last is None:
         return False
     connection.execute(
-        run_events.insert().values(
-            run_id=event.run_id,
-            seq=seq,
-            type=str(event.type),
-            at=event.at,
-            node=storable_optional(event.node),
-            data=storable_json(event.data),
-        )
+        run_events.insert(),
+        [
+            {
+                "run_id": run_id,
+                "seq": seq,
+                "type": str(event.type),
+                "at": event.at,
+                "node": storable_optional(event.node),
+                "data": storable_json(event.data),
+            }
+            for seq, event in enumerate(events, start=last - len(events) + 1)
+        ],
     )
     return True
 
