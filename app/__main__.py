@@ -1,4 +1,5 @@
-"""The command line: ``kedro-runs serve`` (also ``python -m app serve``)."""
+"""The command line: ``kedro-runs serve`` (also ``python -m app serve``), ``new-key``,
+``prune``, ``db upgrade|current`` and ``openapi``."""
 
 from __future__ import annotations
 
@@ -65,9 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     new_key.add_argument("--name", required=True, help="who holds it (owner of its runs)")
     new_key.add_argument("--admin", action="store_true", help="the key sees every key's runs")
+    from app.db_command import add_parser as add_db_parser
     from app.prune_command import add_parser as add_prune_parser
 
     add_prune_parser(commands)
+    add_db_parser(commands)
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument(
         "--output",
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return _new_key(arguments.name, arguments.admin)
     if arguments.command == "prune":
         return _prune(arguments)
+    if arguments.command == "db":
+        return _db(arguments)
     try:
         settings = _settings(arguments)
     except ValidationError as error:
@@ -162,6 +167,16 @@ def _new_key(name: str, admin: bool) -> int:
 
 def _prune(arguments: argparse.Namespace) -> int:
     from app.prune_command import run
+
+    try:
+        return run(arguments)
+    except ValidationError as error:
+        print(f"kedro-runs: invalid settings:\n{_explain(error)}", file=sys.stderr)
+        return 2
+
+
+def _db(arguments: argparse.Namespace) -> int:
+    from app.db_command import run
 
     try:
         return run(arguments)

@@ -79,6 +79,13 @@ class IdempotencyKeyInUse(ServiceError):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class IdempotencyKeyTaken(IdempotencyKeyInUse):
+    """The store found the key recorded, live, when it came to record it: another
+    request (in another process, at the same moment) stored its run first. Nothing was
+    stored; the service replays the run the key names. Where it is not handled, it is
+    the 409 of a key in use, which a retry turns into that replay."""
+
+
 class RunStateConflict(ServiceError):
     status = 409
     code = "run-state-conflict"

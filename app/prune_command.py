@@ -1,8 +1,8 @@
 """``kedro-runs prune``: prune the run store by hand, as the service does by itself.
 
-Decision: the command needs the store to itself. A SQLite store has one owner (the
-service numbers events and dispatches from memory), so while a service owns it the
-command refuses and says so: that service already prunes on its own every
+Decision: the command needs the store to itself. A store has one owner (the service
+dispatches and recovers runs from memory), so while a service owns it the command
+refuses and says so: that service already prunes on its own every
 ``prune_interval_seconds``.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from app.domain.retention import RetentionPolicy, prune
 from app.domain.runs import utcnow
-from app.persistence.engine import StoreInUse, sqlite_file
+from app.persistence.engine import sqlite_file
+from app.persistence.ownership import StoreInUse
 from app.persistence.store import SqlRunStore
 from app.settings import Settings
 

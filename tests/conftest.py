@@ -1,7 +1,10 @@
-"""Shared fixtures: a copy of the test Kedro project and the real service started on it.
+"""Shared fixtures: a copy of the test Kedro project and the real service started on it,
+and the run store on each database it supports.
 
 The service runs as a real subprocess (``python -m app serve``) on a free loopback
-port, with real worker processes and a real SQLite file, so tests can kill it.
+port, with real worker processes and a real SQLite file, so tests can kill it. The
+store's contract tests take ``store`` (or ``store_url``), which runs them once on a
+SQLite file and once on a fresh database of a real PostgreSQL server (tests/postgres.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from postgres import PostgresServer, find_server, no_server_outcome
 from support import copy_project, free_port
+
+from app.persistence.store import SqlRunStore
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -175,3 +181,40 @@ def service(shared_project: Path) -> Iterator[ServiceProcess]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session. Without one the test skips, saying why;
+    under CI (``CI=true``) it fails instead."""
+    server, reasons = find_server()
+    if server is None:
+        message, must_fail = no_server_outcome(reasons, dict(os.environ))
+        if must_fail:
+            pytest.fail(message)
+        pytest.skip(message)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database of its own, dropped after the test."""
+    with postgres_server.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty run store's URL: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'runs.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SqlRunStore]:
+    """A run store on ``store_url``, closed after the test."""
+    opened = SqlRunStore(store_url)
+    yield opened
+    opened.close()

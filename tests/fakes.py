@@ -38,6 +38,9 @@ from app.domain.runs import (
     sources_of,
     utcnow,
 )
+from app.domain.save_versions import SaveVersionClock
+from app.domain.signals import StateChange
+from app.errors import IdempotencyKeyTaken
 
 
 class InMemoryRunStore:
@@ -49,22 +52,36 @@ class InMemoryRunStore:
         self.logs: dict[str, list[StoredLogLine]] = {}
         self.outputs: dict[str, dict[str, object]] = {}
         self.keys: dict[tuple[str, str], tuple[str, str, datetime]] = {}
+        self.changes: list[StateChange] = []
+        self._clock = SaveVersionClock()
         self._lock = threading.Lock()
 
     def close(self) -> None:
         pass
 
     def insert_run(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
-    ) -> None:
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
+    ) -> Run:
         with self._lock:
+            if key is not None:
+                found = self.keys.get((key.principal, key.key))
+                if found is not None and (key_live_since is None or found[2] >= key_live_since):
+                    raise IdempotencyKeyTaken("the key names another run")
+            if not run.save_version:
+                run = replace(run, save_version=self._clock.next(run.queued_at))
             self.runs[run.run_id] = run
             self.events[run.run_id] = []
             self._event(AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at))
+            self._change(run.run_id, RunStatus.QUEUED, run.queued_at)
             for write in then:
                 self._apply(write)
             if key is not None:
                 self.keys[(key.principal, key.key)] = (key.body_hash, run.run_id, run.queued_at)
+            return run
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
         found = self.keys.get((principal, key))
@@ -96,13 +113,34 @@ class InMemoryRunStore:
                 return False
             self.runs[run.run_id] = replace(run, acknowledged_attempts=run.attempts)
             return True
-        if run.status not in sources_of(write.target):
+        sources = sources_of(write.target) & (write.only_from or sources_of(write.target))
+        if run.status not in sources:
             return False
         if write.target is RunStatus.CANCELLING:
             run = replace(run, cancel_requested_at=write.at)
-        self.runs[run.run_id] = _moved(run, write)
-        self._event(AppendEvent(run.run_id, write.event, write.at, None, write.event_data))
+        data = dict(write.event_data)
+        if write.new_save_version:
+            write = replace(write, save_version=self._clock.next(write.at))
+            data["next_save_version"] = write.save_version
+        run = self.runs[run.run_id] = _moved(run, write)
+        if write.target is RunStatus.RUNNING:
+            data["save_version"] = run.current_save_version
+        self._event(AppendEvent(run.run_id, write.event, write.at, None, data))
+        self._change(run.run_id, write.target, write.at)
         return True
+
+    def _change(self, run_id: str, status: RunStatus, at: datetime) -> None:
+        owner = self.runs[run_id].owner
+        self.changes.append(StateChange(len(self.changes) + 1, run_id, str(status), at, owner))
+
+    def changes_after(
+        self, after_id: int, limit: int, owner: str | None = None
+    ) -> list[StateChange]:
+        found = [c for c in self.changes if c.id > after_id and owner in (None, c.owner)]
+        return found[:limit]
+
+    def last_change_id(self) -> int:
+        return len(self.changes)
 
     def _event(self, event: AppendEvent) -> None:
         events = self.events.setdefault(event.run_id, [])

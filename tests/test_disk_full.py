@@ -1,5 +1,6 @@
 """A full disk under the state directory: submissions get 503, nothing is half-written,
-and the service takes runs again, without a restart, once there is space."""
+and the service takes runs again, without a restart, once there is space. PostgreSQL's
+disk_full is told apart as well."""
 
 from __future__ import annotations
 
@@ -13,8 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import ServiceProcess, ledger
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.errors import StorageFull
+from app.persistence.engine import is_storage_full
+from app.persistence.store import raise_retry_later
 
 
 @pytest.fixture
@@ -142,3 +149,30 @@ def test_a_second_sigterm_stops_even_while_the_disk_is_full_and_nothing_is_lost(
         assert again.wait(queued)["status"] == "succeeded"
     finally:
         again.stop()
+
+
+def _as_sqlalchemy_raises_it(driver_error: Exception) -> Exception:
+    """``driver_error`` wrapped as SQLAlchemy wraps what a psycopg cursor raises."""
+    return DBAPIError.instance("INSERT INTO runs ...", {}, driver_error, psycopg.Error)
+
+
+def test_postgresql_disk_full_is_recognised_from_psycopg_3() -> None:
+    full = psycopg.errors.DiskFull("could not extend file: No space left on device")
+    assert full.sqlstate == "53100"
+    assert not hasattr(full, "pgcode")  # psycopg2's name; what the check once relied on
+    wrapped = _as_sqlalchemy_raises_it(full)
+    assert isinstance(wrapped, OperationalError)
+    assert is_storage_full(wrapped)
+    assert is_storage_full(full)
+    # The store tells the caller to retry later, as for SQLite's full disk.
+    with pytest.raises(StorageFull, match="disk is full"):
+        raise_retry_later(wrapped)
+
+
+def test_other_postgresql_errors_are_not_a_full_disk() -> None:
+    for other in (
+        psycopg.errors.UniqueViolation("duplicate key"),
+        psycopg.errors.InsufficientResources("out of memory"),  # 53000: the same class
+        psycopg.errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"),
+    ):
+        assert not is_storage_full(_as_sqlalchemy_raises_it(other))

@@ -207,16 +207,16 @@ def test_a_lost_worker_means_interrupted_when_stopping_and_cancelled_after_a_can
         "WorkerLost",
         "exit code -9",
     )
-    plain = write_for_report(lost, Attempt("r"), lambda: "v")
+    plain = write_for_report(lost, Attempt("r"))
     assert isinstance(plain, Transition)
     assert plain.target is RunStatus.FAILED
     assert plain.error is not None
     assert plain.error.reason is FailureReason.WORKER_LOST
-    stopping = write_for_report(lost, Attempt("r", stopping=True), lambda: "v")
+    stopping = write_for_report(lost, Attempt("r", stopping=True))
     assert isinstance(stopping, Transition)
     assert stopping.error is not None
     assert stopping.error.reason is FailureReason.INTERRUPTED
-    cancelled = write_for_report(lost, Attempt("r", cancel_requested=True), lambda: "v")
+    cancelled = write_for_report(lost, Attempt("r", cancel_requested=True))
     assert isinstance(cancelled, Transition)
     assert cancelled.target is RunStatus.CANCELLED
 
@@ -227,26 +227,23 @@ def _lost(reason: FailureReason) -> Transition:
 
 
 def test_only_lost_runs_with_attempts_left_are_requeued() -> None:
-    versions = iter(["v2", "v3"])
-    requeued = retry_lost_attempt(
-        _lost(FailureReason.WORKER_LOST), Attempt("r", 1, 2), lambda: next(versions)
-    )
-    assert (requeued.target, requeued.event, requeued.save_version) == (
+    requeued = retry_lost_attempt(_lost(FailureReason.WORKER_LOST), Attempt("r", 1, 2))
+    assert (requeued.target, requeued.event, requeued.new_save_version) == (
         RunStatus.QUEUED,
         EventType.RUN_REQUEUED,
-        "v2",
+        True,  # the store allocates it
     )
     assert requeued.event_data["reason"] == "worker_lost"
-    assert retry_lost_attempt(
-        _lost(FailureReason.INTERRUPTED), Attempt("r", 1, 3), lambda: "v"
-    ).target is (RunStatus.QUEUED)
+    assert retry_lost_attempt(_lost(FailureReason.INTERRUPTED), Attempt("r", 1, 3)).target is (
+        RunStatus.QUEUED
+    )
     for reason, attempts in [
         (FailureReason.WORKER_LOST, 2),  # no attempt left
         (FailureReason.ERROR, 1),  # the pipeline raised: never retried
         (FailureReason.TIMEOUT, 1),
     ]:
         move = _lost(reason)
-        assert retry_lost_attempt(move, Attempt("r", attempts, 2), lambda: "v") is move
+        assert retry_lost_attempt(move, Attempt("r", attempts, 2)) is move
     assert RunStatus.QUEUED in TRANSITIONS[RunStatus.RUNNING]
     assert RunStatus.QUEUED not in TRANSITIONS[RunStatus.CANCELLING]
 
@@ -313,9 +310,10 @@ def test_recovery_gives_back_an_attempt_no_worker_took_whatever_max_attempts_say
     )
     taken = replace(claimed, run_id="t", acknowledged_attempts=1)
     given_back, lost = lost_run_writes(
-        [claimed, taken], "crash", FailureReason.WORKER_LOST, datetime.now(UTC), lambda: "v"
+        [claimed, taken], "crash", FailureReason.WORKER_LOST, datetime.now(UTC)
     )
     assert (given_back.target, given_back.attempt_given_back) == (RunStatus.QUEUED, True)
-    assert given_back.save_version is None  # the first attempt's save version, unchanged
+    # The first attempt's save version, unchanged.
+    assert (given_back.save_version, given_back.new_save_version) == (None, False)
     assert given_back.event_data["reason"] == "not_handed_over"
     assert (lost.target, lost.attempt_given_back) == (RunStatus.FAILED, False)

@@ -1,15 +1,30 @@
-"""Idempotency-Key on POST /runs: exactly one run per intent."""
+"""Idempotency-Key on POST /runs: exactly one run per intent, also when another process
+stores a run under the same key at the same moment."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from conftest import ServiceProcess
+
+from app.domain.callers import ANONYMOUS
+from app.domain.ports import IdempotencyKey, StoreWrite
+from app.domain.runs import Footprint, Run, RunPlan, RunSpec
+from app.domain.service import RunService
+from app.kedro_bridge.project import ProjectLocation
+from app.persistence.store import SqlRunStore
+from app.plugins.manager import create_plugin_manager
+from app.worker.pool import ProcessWorkerPool
+from app.worker.process import WorkerConfig
 
 
 def _post(service: ServiceProcess, body: dict[str, object], key: str) -> httpx.Response:
@@ -121,3 +136,65 @@ def test_a_key_expires_after_its_time_to_live(project: Path) -> None:
         if p["name"] == "Idempotency-Key"
     )
     assert "expire after" in header["description"]  # the policy is published
+
+
+class RaceLosingStore(SqlRunStore):
+    """A real store on which, the first time a run comes with a key, another writer (as
+    another replica would, between the service's lookup of the key and its insert)
+    stores a run of its own under the same key first."""
+
+    rival: str | None = None
+
+    def insert_run(
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
+    ) -> Run:
+        if key is not None and self.rival is None:
+            rival = replace(run, run_id=str(uuid.uuid4()), save_version="")
+            self.rival = super().insert_run(rival, key=key, key_live_since=key_live_since).run_id
+        return super().insert_run(run, then, key, key_live_since)
+
+
+class PlanEveryRun:
+    """The ProjectInspector port: every request is valid and touches nothing."""
+
+    env = None
+    kedro_version = "1.7.0"
+    project_commit = None
+
+    def plan(self, spec: RunSpec) -> RunPlan:
+        return RunPlan(nodes=("return_one",), footprint=Footprint())
+
+
+async def _submit_losing_the_race(project: Path, store_url: str) -> tuple[str, str, bool]:
+    store = RaceLosingStore(store_url)
+    service = RunService.local(
+        store,
+        PlanEveryRun(),  # type: ignore[arg-type]
+        ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=1),
+        cancel_grace_seconds=5,
+        hooks=create_plugin_manager([], entry_points=False),  # type: ignore[arg-type]
+    )
+    await service.start()
+    try:
+        key = IdempotencyKey("anonymous", "raced", "0" * 64)
+        spec = RunSpec(pipeline_names=("noop",))
+        view, replayed = await service.submit_once(spec, str(uuid.uuid4()), key, caller=ANONYMOUS)
+        assert store.rival is not None
+        return view.run.run_id, store.rival, replayed
+    finally:
+        await service.stop(drain_seconds=1)
+        store.close()
+
+
+def test_a_key_another_process_stored_first_replays_that_run(project: Path, store_url: str) -> None:
+    answered, rival, replayed = asyncio.run(_submit_losing_the_race(project, store_url))
+    assert (answered, replayed) == (rival, True)
+    store = SqlRunStore(store_url)
+    try:
+        assert [run.run_id for run in store.list_runs([], None, None, 10).runs] == [rival]
+    finally:
+        store.close()

@@ -1,6 +1,6 @@
 """Retention: finished runs past retention_days go with their events, logs and keys;
-expired Idempotency-Keys go; active runs stay, however old. By the store, by hand
-(``kedro-runs prune``) and by the service itself."""
+expired Idempotency-Keys go; active runs stay, however old. By the store (on SQLite and
+PostgreSQL), by hand (``kedro-runs prune``) and by the service itself."""
 
 from __future__ import annotations
 
@@ -96,36 +96,35 @@ def _seed_mix(store: SqlRunStore) -> tuple[list[str], list[str]]:
     return gone, kept
 
 
-def test_a_prune_removes_exactly_old_finished_runs_and_expired_keys(tmp_path: Path) -> None:
-    store = SqlRunStore(f"sqlite:///{tmp_path / 'runs.db'}")
-    try:
-        gone, kept = _seed_mix(store)
-        counted = store.count_prunable(
-            POLICY.runs_finished_before(NOW), POLICY.keys_created_before(NOW)
-        )
-        assert all(_exists(store, run_id) for run_id in gone)  # counting removes nothing
+def test_a_prune_removes_exactly_old_finished_runs_and_expired_keys(store: SqlRunStore) -> None:
+    gone, kept = _seed_mix(store)
+    counted = store.count_prunable(
+        POLICY.runs_finished_before(NOW), POLICY.keys_created_before(NOW)
+    )
+    assert all(_exists(store, run_id) for run_id in gone)  # counting removes nothing
 
-        pruned = prune(store, POLICY, NOW, batch=2)  # two batches of runs, and a third
+    pruned = prune(store, POLICY, NOW, batch=2)  # two batches of runs, and a third
 
-        # 3 runs, 2 or 3 events each (queued, started, end), 2 log lines each; 2 keys.
-        assert pruned == PruneCounts(runs=3, events=8, logs=4, keys=2)
-        assert counted == pruned
-        for run_id in gone:
-            assert not _exists(store, run_id)
-            assert store.list_events(run_id, 0, 100) == []
-            assert store.list_logs(run_id, 0, 0, 100) == ([], 0)
-        for run_id in kept:
-            assert _exists(store, run_id)
-            assert store.list_events(run_id, 0, 100) != []
-        ever = NOW - timedelta(days=365)
-        assert store.find_key("anonymous", "live-key", ever) is not None
-        assert store.find_key("anonymous", "expired-key", ever) is None
-        assert store.find_key("anonymous", "old-key", ever) is None
-        assert prune(store, POLICY, NOW) == PruneCounts()  # nothing left to do
-        forever = RetentionPolicy(retention_days=0, key_ttl_seconds=86400)
-        assert prune(store, forever, NOW + timedelta(days=3650)).runs == 0
-    finally:
-        store.close()
+    # 3 runs, 2 or 3 events each (queued, started, end), 2 log lines each; 2 keys.
+    assert pruned == PruneCounts(runs=3, events=8, logs=4, keys=2)
+    assert counted == pruned
+    changed = {change.run_id for change in store.changes_after(0, 1000)}
+    for run_id in gone:
+        assert not _exists(store, run_id)
+        assert store.list_events(run_id, 0, 100) == []
+        assert store.list_logs(run_id, 0, 0, 100) == ([], 0)
+        assert run_id not in changed  # nor its state changes
+    for run_id in kept:
+        assert _exists(store, run_id)
+        assert store.list_events(run_id, 0, 100) != []
+        assert run_id in changed
+    ever = NOW - timedelta(days=365)
+    assert store.find_key("anonymous", "live-key", ever) is not None
+    assert store.find_key("anonymous", "expired-key", ever) is None
+    assert store.find_key("anonymous", "old-key", ever) is None
+    assert prune(store, POLICY, NOW) == PruneCounts()  # nothing left to do
+    forever = RetentionPolicy(retention_days=0, key_ttl_seconds=86400)
+    assert prune(store, forever, NOW + timedelta(days=3650)).runs == 0
 
 
 def _prune_command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -138,11 +137,12 @@ def _prune_command(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    store = SqlRunStore(f"sqlite:///{state / 'runs.db'}")
+def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(
+    tmp_path: Path, store_url: str
+) -> None:
+    store = SqlRunStore(store_url)
     gone, kept = _seed_mix(store)
-    where = ["--project", str(tmp_path), "--state-dir", str(state)]
+    where = ["--project", str(tmp_path), "--database", store_url]
 
     refused = _prune_command(*where)  # this process owns the store, as a service would
     assert refused.returncode == 2
@@ -157,7 +157,7 @@ def test_the_prune_command_counts_prunes_and_leaves_an_owned_store_alone(tmp_pat
     assert "pruned 4 finished run(s)" in done.stdout
     assert "and 2 expired idempotency key(s)" in done.stdout
 
-    store = SqlRunStore(f"sqlite:///{state / 'runs.db'}")
+    store = SqlRunStore(store_url)
     try:
         assert [r for r in [*gone, *kept] if _exists(store, r)] == kept[:3] + kept[4:]
     finally:

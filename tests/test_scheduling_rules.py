@@ -231,7 +231,8 @@ def test_every_fact_is_announced_once_and_only_after_it_is_recorded() -> None:
             ]
             recorded = [c[2] for c in told if c[0] == "event_recorded"]
             assert recorded == w.store.event_types("r")
-            changes = [(c.run_id, c.status) for c in w.service.state_changes.after(0)]
+            changes = await w.service.changes_after(0, caller=ANONYMOUS)
+            changes = [(c.run_id, c.status) for c in changes]
             assert changes == [("r", "queued"), ("r", "running"), ("r", "succeeded")]
 
     run(scenario)

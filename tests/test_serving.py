@@ -118,10 +118,13 @@ def _serve(project: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
     return result, time.monotonic() - started
 
 
-def test_a_second_service_on_the_same_store_says_so_in_one_line(project: Path) -> None:
-    first = ServiceProcess(project, workers=1).start()
+def test_a_second_service_on_the_same_store_says_so_in_one_line(
+    project: Path, store_url: str
+) -> None:
+    store = ["--database", store_url]
+    first = ServiceProcess(project, workers=1, extra_args=store).start()
     try:
-        second, _ = _serve(project, "--port", "0", "--workers", "1")
+        second, _ = _serve(project, "--port", "0", "--workers", "1", *store)
         assert second.returncode == 1
         errors = [line for line in second.stderr.splitlines() if "INFO" not in line]
         assert len(errors) <= 2, second.stderr

@@ -1,30 +1,22 @@
-"""The SQLite store: conditional transitions, per-run event order, paging."""
+"""The run store's contract, on every database it supports (the ``store`` fixture runs
+each test on SQLite and on PostgreSQL): conditional transitions, per-run event order,
+paging."""
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from app.domain.ports import AppendEvent, Transition
+from app.domain.ports import AppendEvent, IdempotencyKey, Transition
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
-from app.domain.save_versions import SaveVersionClock
-from app.persistence.engine import StoreInUse
+from app.domain.save_versions import SaveVersionClock, format_save_version
+from app.errors import IdempotencyKeyTaken
 from app.persistence.store import SqlRunStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlRunStore]:
-    opened = SqlRunStore(f"sqlite:///{tmp_path / 'state' / 'runs.db'}")
-    yield opened
-    opened.close()
 
 
 def _run(clock: SaveVersionClock, pipeline: str = "p") -> Run:
@@ -82,6 +74,14 @@ def test_transitions_are_conditional_and_terminal_states_final(store: SqlRunStor
         EventType.RUN_FAILED,
     ]
     assert store.list_events(run.run_id, 2, 1)[0].seq == 3
+    # Events of a run that is not stored are not stored either.
+    stray = AppendEvent("no-such-run", EventType.NODE_STARTED, at, "a")
+    assert store.write([stray, stray, AppendEvent(run.run_id, EventType.NODE_STARTED, at)]) == [
+        False,
+        False,
+        True,
+    ]
+    assert [e.seq for e in store.list_events(run.run_id, 0, 100)] == [1, 2, 3, 4, 5]
 
 
 def test_listing_pages_newest_first_and_filters(store: SqlRunStore) -> None:
@@ -100,57 +100,14 @@ def test_listing_pages_newest_first_and_filters(store: SqlRunStore) -> None:
     assert [r.run_id for r in store.runs_in([RunStatus.QUEUED])] == [r.run_id for r in runs]
 
 
-def test_the_schema_migrates_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
+def test_the_schema_migrates_once(store_url: str) -> None:
+    url = store_url
     first = SqlRunStore(url)
     run = _run(SaveVersionClock())
     first.insert_run(run)
     first.close()
     second = SqlRunStore(url)
     assert second.get_run(run.run_id) == run
-    second.close()
-
-
-def test_a_store_file_has_one_owner(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    owner = SqlRunStore(url)
-    with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
-        SqlRunStore(url)
-    owner.close()
-    SqlRunStore(url).close()  # free again once the owner closed it
-
-
-def test_every_spelling_of_a_store_file_has_the_one_owner(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    database = tmp_path / "state" / "runs.db"
-    owner = SqlRunStore(f"sqlite:///{database}")
-    (tmp_path / "link.db").symlink_to(database)
-    (tmp_path / "linked-state").symlink_to(database.parent)
-    (tmp_path / "hard.db").hardlink_to(database)  # its own name, its own -wal: one file still
-    monkeypatch.chdir(tmp_path)  # so relative spellings can be tried; no stray files here
-    spellings = [
-        f"sqlite:///{tmp_path / 'link.db'}",
-        f"sqlite:///{tmp_path / 'hard.db'}",
-        f"sqlite:///file:{tmp_path / 'hard.db'}?uri=true",
-        f"sqlite:///{tmp_path / 'linked-state' / 'runs.db'}",
-        f"sqlite:///{tmp_path}/./state/../state/runs.db",
-        "sqlite:///state/runs.db",
-        f"sqlite:///file:{database}?uri=true",
-        f"sqlite:///file:{database}?mode=rw&uri=true",
-        "sqlite:///file:state/runs.db?uri=true",
-    ]
-    for url in spellings:
-        with pytest.raises(StoreInUse, match="in use by another kedro-runs process"):
-            SqlRunStore(url)
-    owner.close()
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "hard.db",
-        "link.db",
-        "linked-state",
-        "state",
-    ]
-    second = SqlRunStore(f"sqlite:///file:{database}?uri=true")  # the URI form works as a store
     second.close()
 
 
@@ -166,72 +123,105 @@ def test_runs_are_listed_per_owner(store: SqlRunStore) -> None:
     assert len(store.list_runs([], None, None, 10).runs) == 5  # no owner: everyone's
 
 
-def test_runs_stored_before_owners_existed_belong_to_anonymous(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    old = SqlRunStore(url)
-    run = _run(SaveVersionClock())
-    old.insert_run(run)
-    old.close()
-    # Take the store back to schema version 4, as an older kedro-runs left it.
-    with sqlite3.connect(tmp_path / "runs.db") as connection:
-        connection.execute("DROP INDEX ix_runs_owner_save_version")
-        connection.execute("ALTER TABLE runs DROP COLUMN owner")
-        connection.execute("DELETE FROM schema_version WHERE version = 5")
-    migrated = SqlRunStore(url)
-    stored = migrated.get_run(run.run_id)
-    assert stored is not None
-    assert stored.owner == "anonymous"
-    assert [r.run_id for r in migrated.list_runs([], None, None, 10, owner="anonymous").runs] == [
-        run.run_id
-    ]
-    migrated.close()
-
-
-def test_a_claim_counts_an_attempt_and_a_requeue_records_the_next_save_version(
+def test_a_claim_counts_an_attempt_and_a_requeue_takes_a_fresh_save_version(
     store: SqlRunStore,
 ) -> None:
-    clock = SaveVersionClock()
-    run = _run(clock)
+    run = _run(SaveVersionClock())
     claim = Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
     store.insert_run(run, then=[claim])
-    retry_version = clock.next(T0)
+    later = T0 + timedelta(seconds=5)
     requeue = Transition(
-        run.run_id, RunStatus.QUEUED, T0, EventType.RUN_REQUEUED, save_version=retry_version
+        run.run_id, RunStatus.QUEUED, later, EventType.RUN_REQUEUED, new_save_version=True
     )
     assert store.write([requeue]) == [True]
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert (stored.status, stored.attempts) == (RunStatus.QUEUED, 1)
-    assert stored.current_save_version == retry_version != stored.save_version
-    assert store.last_save_version() == retry_version  # the clock resumes past retries
+    retry_version = stored.current_save_version
+    assert retry_version == format_save_version(later) != stored.save_version
+    assert store.last_save_version() == retry_version  # as the clock resumes past retries
     store.write([Transition(run.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)])
+    events = store.list_events(run.run_id, 0, 10)
+    # The store says in the events which version each attempt runs under.
+    assert [
+        (e.type, e.data.get("save_version"), e.data.get("next_save_version")) for e in events
+    ] == [
+        (EventType.RUN_QUEUED, None, None),
+        (EventType.RUN_STARTED, run.save_version, None),
+        (EventType.RUN_REQUEUED, None, retry_version),
+        (EventType.RUN_STARTED, retry_version, None),
+    ]
     cancel = Transition(run.run_id, RunStatus.CANCELLING, T0, EventType.RUN_CANCEL_REQUESTED)
     # A cancelling run is never requeued: it ends cancelled.
     assert store.write([cancel, requeue]) == [True, False]
     stored = store.get_run(run.run_id)
     assert stored is not None
     assert (stored.status, stored.attempts) == (RunStatus.CANCELLING, 2)
+    assert stored.current_save_version == retry_version
 
 
-def test_migration_6_adds_attempts_to_a_store_without_them(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'runs.db'}"
-    old = SqlRunStore(url)
+def test_save_versions_are_allocated_unique_and_increasing(store: SqlRunStore) -> None:
+    given = _run(SaveVersionClock())  # 2026-01-01T00.00.00.000Z, chosen by the caller
+    assert store.insert_run(given) == given
+    same_moment = [
+        store.insert_run(replace(_run(SaveVersionClock()), save_version="")) for _ in range(3)
+    ]
+    versions = [run.save_version for run in same_moment]
+    # Queued in the millisecond of the given one: each 1 ms after the one before.
+    assert versions == [
+        "2026-01-01T00.00.00.001Z",
+        "2026-01-01T00.00.00.002Z",
+        "2026-01-01T00.00.00.003Z",
+    ]
+    assert [store.get_run(run.run_id) for run in same_moment] == same_moment
+    later = replace(_run(SaveVersionClock()), save_version="", queued_at=T0 + timedelta(hours=1))
+    assert store.insert_run(later).save_version == format_save_version(later.queued_at)
+
+
+def test_every_status_change_is_in_the_feed_in_order(store: SqlRunStore) -> None:
+    assert (store.last_change_id(), store.changes_after(0, 10)) == (0, [])
     clock = SaveVersionClock()
-    started, waiting = _run(clock), _run(clock, "q")
-    claim = Transition(started.run_id, RunStatus.RUNNING, T0, EventType.RUN_STARTED)
-    old.insert_run(started, then=[claim])
-    old.insert_run(waiting)
-    old.close()
-    with sqlite3.connect(tmp_path / "runs.db") as connection:  # as a store at step 4 was
-        connection.execute("ALTER TABLE runs DROP COLUMN attempts")
-        connection.execute("ALTER TABLE runs DROP COLUMN attempt_save_version")
-        connection.execute("DELETE FROM schema_version WHERE version = 6")
-    migrated = SqlRunStore(url)
-    try:
-        first, second = (migrated.get_run(r.run_id) for r in (started, waiting))
-        assert first is not None
-        assert second is not None
-        assert (first.attempts, second.attempts) == (1, 0)
-        assert first.attempt_save_version is None
-    finally:
-        migrated.close()
+    alice, bob = replace(_run(clock), owner="alice"), replace(_run(clock), owner="bob")
+    at = T0 + timedelta(seconds=1)
+    claim = Transition(bob.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED)
+    store.insert_run(alice)
+    store.insert_run(bob, then=[claim])  # queued and claimed in one transaction
+    done = Transition(bob.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+    not_from_queued = Transition(alice.run_id, RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED)
+    assert store.write(
+        [done, not_from_queued, AppendEvent(bob.run_id, EventType.NODE_STARTED, at)]
+    ) == [True, False, True]
+    changes = store.changes_after(0, 10)
+    assert [(c.id, c.run_id, c.status, c.owner) for c in changes] == [
+        (1, alice.run_id, "queued", "alice"),
+        (2, bob.run_id, "queued", "bob"),
+        (3, bob.run_id, "running", "bob"),
+        (4, bob.run_id, "succeeded", "bob"),
+    ]
+    assert [c.at for c in changes] == [T0, T0, at, at]
+    assert store.last_change_id() == 4
+    assert [c.id for c in store.changes_after(1, 2)] == [2, 3]
+    assert [c.id for c in store.changes_after(0, 10, owner="alice")] == [1]
+    assert store.changes_after(4, 10) == []
+
+
+def test_a_live_key_is_never_replaced_and_an_expired_one_is(store: SqlRunStore) -> None:
+    clock = SaveVersionClock()
+    key = IdempotencyKey("alice", "intent", "a" * 64)
+    first = store.insert_run(_run(clock), key=key, key_live_since=T0 - timedelta(days=1))
+    for live_since in (None, T0, T0 - timedelta(hours=1)):  # the key, made at T0, is live
+        second = _run(clock)
+        with pytest.raises(IdempotencyKeyTaken):
+            store.insert_run(second, key=key, key_live_since=live_since)
+        assert store.get_run(second.run_id) is None  # nothing of it was stored
+    assert store.find_key("alice", "intent", T0) == ("a" * 64, first.run_id)
+    # Past its time to live, a new request with the key stores a new run under it.
+    later = replace(_run(clock), queued_at=T0 + timedelta(days=2))
+    again = IdempotencyKey("alice", "intent", "b" * 64)
+    store.insert_run(later, key=again, key_live_since=T0 + timedelta(days=1))
+    assert store.find_key("alice", "intent", T0) == ("b" * 64, later.run_id)
+    assert store.get_run(first.run_id) is not None  # the old run stays; only its key went
+    # One caller's key is not another's.
+    bobs = _run(clock)
+    store.insert_run(bobs, key=IdempotencyKey("bob", "intent", "c" * 64))
+    assert store.find_key("bob", "intent", T0) == ("c" * 64, bobs.run_id)

@@ -1,9 +1,9 @@
 """A run whose reports the store refuses every time (not for a full disk) ends failed;
 the other runs, and the shutdown, go on as if it were not there.
 
-In process: the real service with real worker processes and a real SQLite store, which
-refuses (as PostgreSQL refuses a value too long for its column) every log write of the
-runs it is told to. The project inspector is an in-memory fake of our own port: the
+In process: the real service with real worker processes and a real store (SQLite, then
+PostgreSQL), which refuses (as PostgreSQL refuses a value too long for its column) every
+log write of the runs it is told to. The project inspector is an in-memory fake of our own port: the
 runs execute in the workers, on the real project.
 """
 
@@ -68,8 +68,8 @@ def _chatty(token: str, count: int, seconds: float) -> RunSpec:
     )
 
 
-async def _scenario(project: Path) -> dict[str, tuple[str, str | None]]:
-    store = RefusingStore(f"sqlite:///{project / 'state' / 'runs.db'}")
+async def _scenario(project: Path, store_url: str) -> dict[str, tuple[str, str | None]]:
+    store = RefusingStore(store_url)
     pool = ProcessWorkerPool(WorkerConfig(ProjectLocation(project)), size=2)
     service = RunService.local(
         store,
@@ -111,8 +111,10 @@ async def _scenario(project: Path) -> dict[str, tuple[str, str | None]]:
     return ended
 
 
-def test_a_run_whose_reports_are_refused_fails_and_the_others_go_on(project: Path) -> None:
-    ended = asyncio.run(_scenario(project))
+def test_a_run_whose_reports_are_refused_fails_and_the_others_go_on(
+    project: Path, store_url: str
+) -> None:
+    ended = asyncio.run(_scenario(project, store_url))
     assert ended == {
         "before": ("succeeded", None),
         "short": ("failed", "RunNotRecorded"),

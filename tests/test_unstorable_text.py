@@ -1,5 +1,6 @@
 """Text no database takes (lone surrogates, NUL) from inside a run: it is made storable
-at the store, the run ends as it should, and nothing else is held up.
+at the store, the run ends as it should, and nothing else is held up. On SQLite and on
+PostgreSQL (which refuses NUL in text, where SQLite takes it).
 
 The nodes are added to this test's own copy of the project, so the shared template
 stays as it is.
@@ -10,12 +11,20 @@ from __future__ import annotations
 import signal
 import subprocess
 import textwrap
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from conftest import ServiceProcess
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DataError
 
+from app.domain.ports import AppendEvent, AppendLogs, IdempotencyKey, RecordOutputs, Transition
+from app.domain.reports import LogLine
+from app.domain.runs import EventType, FailureReason, Footprint, Run, RunError, RunSpec, RunStatus
 from app.persistence.storable import storable, storable_json, storable_text
+from app.persistence.store import SqlRunStore
 
 ODD_NODES = '''
 """Nodes that log, return and raise text no database takes."""
@@ -68,9 +77,11 @@ def _add_odd_nodes(project: Path) -> None:
         parameters.write("odd_kind: surrogate\n")
 
 
-def test_odd_text_from_a_run_is_stored_readable_and_holds_nothing_up(project: Path) -> None:
+def test_odd_text_from_a_run_is_stored_readable_and_holds_nothing_up(
+    project: Path, store_url: str
+) -> None:
     _add_odd_nodes(project)
-    service = ServiceProcess(project, workers=1).start()
+    service = ServiceProcess(project, workers=1, extra_args=["--database", store_url]).start()
     try:
         runs = {
             (pipeline, kind): service.submit(pipeline_names=[pipeline], params={"odd_kind": kind})[
@@ -137,3 +148,76 @@ def test_storable_json_reaches_keys_nested_values_and_other_objects() -> None:
     assert "\\u0000" not in text
     assert "\\udcff" not in text
     assert "obj\\ufffd" in text
+
+
+ODD = "[\x00|\udcff]"
+STORED = "[\ufffd|\ufffd]"
+
+
+def test_every_text_the_store_writes_is_made_storable(store: SqlRunStore) -> None:
+    at = datetime.now(UTC)
+    run = Run(
+        run_id=str(uuid.uuid4()),
+        save_version="2026-01-01T00.00.00.000Z",
+        status=RunStatus.QUEUED,
+        spec=RunSpec(pipeline_names=(f"p{ODD}",), params={f"k{ODD}": [ODD]}),
+        nodes=(f"n{ODD}",),
+        footprint=Footprint(writes=frozenset({f"/out{ODD}"})),
+        env=f"env{ODD}",
+        kedro_version=f"1.7{ODD}",
+        project_commit=f"c{ODD}",
+        queued_at=at,
+        owner=f"o{ODD}",
+    )
+    store.insert_run(run, key=IdempotencyKey(f"o{ODD}", f"key{ODD}", "0" * 64))
+    error = RunError(FailureReason.ERROR, f"Type{ODD}", f"message{ODD}")
+    line = LogLine(at, "INFO", f"logger{ODD}", f"n{ODD}", f"line{ODD}")
+    applied = store.write(
+        [
+            Transition(run.run_id, RunStatus.RUNNING, at, EventType.RUN_STARTED),
+            AppendEvent(run.run_id, EventType.NODE_STARTED, at, f"n{ODD}", {f"d{ODD}": ODD}),
+            AppendLogs(run.run_id, (line,)),
+            RecordOutputs(run.run_id, {"free": [{"value": ODD}]}),
+            Transition(run.run_id, RunStatus.FAILED, at, EventType.RUN_FAILED, error=error),
+        ]
+    )
+    assert applied == [True] * 5
+
+    stored = store.get_run(run.run_id)
+    assert stored is not None
+    assert stored.spec.pipeline_names == (f"p{STORED}",)
+    assert stored.spec.params == {f"k{STORED}": [STORED]}
+    assert (stored.nodes, stored.footprint.writes) == ((f"n{STORED}",), {f"/out{STORED}"})
+    assert (stored.env, stored.kedro_version, stored.project_commit, stored.owner) == (
+        f"env{STORED}",
+        f"1.7{STORED}",
+        f"c{STORED}",
+        f"o{STORED}",
+    )
+    assert stored.error == RunError(FailureReason.ERROR, f"Type{STORED}", f"message{STORED}")
+    node_started = store.list_events(run.run_id, 0, 10)[2]
+    assert (node_started.node, node_started.data) == (f"n{STORED}", {f"d{STORED}": STORED})
+    [logged] = store.list_logs(run.run_id, 0, 0, 10)[0]
+    assert (logged.line.logger, logged.line.node, logged.line.message) == (
+        f"logger{STORED}",
+        f"n{STORED}",
+        f"line{STORED}",
+    )
+    assert store.get_outputs(run.run_id) == {"free": [{"value": STORED}]}
+    # Keys and filters find what they name by the text the caller sends, as stored.
+    assert store.find_key(f"o{ODD}", f"key{ODD}", at) == ("0" * 64, run.run_id)
+    for pipeline, owner in [(f"p{ODD}", f"o{ODD}"), (f"p{STORED}", f"o{STORED}")]:
+        found = store.list_runs([], pipeline, None, 10, owner=owner).runs
+        assert [r.run_id for r in found] == [run.run_id]
+
+
+def test_postgresql_itself_refuses_nul_in_text(postgres_url: str) -> None:
+    """Why the store sanitises: without it, one NUL fails the whole transaction."""
+    engine = create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE t (value TEXT)"))
+        with pytest.raises(DataError, match="cannot contain NUL"), engine.begin() as connection:
+            connection.execute(text("INSERT INTO t VALUES (:value)"), {"value": "a\x00b"})
+    finally:
+        engine.dispose()

@@ -24,6 +24,7 @@ from app.api.deps import RunServiceDep
 from app.api.problems import problem_responses
 from app.api.schemas import event_out, log_out
 from app.domain.callers import Caller
+from app.domain.ledger import FEED
 from app.domain.runs import TERMINAL_EVENT, TERMINAL_STATUSES
 from app.domain.service import RunService, logs_key
 from app.domain.signals import ChangeSignal
@@ -200,14 +201,12 @@ async def state_changes(
     shutting_down: Callable[[], bool],
     caller: Caller,
 ) -> AsyncIterator[bytes]:
-    """The state changes since ``after`` of every run ``caller`` may see (ids restart
-    with the process)."""
+    """The state changes after id ``after`` of every run ``caller`` may see. Ids are the
+    store's: durable, and the same on every replica."""
     clock = _Clock(limits, shutting_down)
     last = after
-    feed = service.state_changes
     while not clock.over(service):
-        changes = [change for change in feed.after(last) if caller.may_see(change.owner)]
-        last = max(last, feed.last_id)
+        changes = await service.changes_after(last, caller=caller)
         for change in changes:
             data = json.dumps(
                 {
@@ -217,10 +216,11 @@ async def state_changes(
                 }
             )
             yield sse(change.id, "run_state", data)
+            last = change.id
         if changes:
             clock.sent()
             continue
-        beat = await _idle(clock, feed.signal, "feed")
+        beat = await _idle(clock, service.change_signal, FEED)
         if beat:
             yield beat
 
@@ -242,8 +242,8 @@ router = APIRouter(tags=["runs"])
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "`id:` orders changes since the service started; `event: run_state`; "
-            "`data:` `{run_id, status, at}`. Resume with `Last-Event-ID`.",
+            "description": "`id:` orders every change, durably and across replicas; "
+            "`event: run_state`; `data:` `{run_id, status, at}`. Resume with `Last-Event-ID`.",
             "content": STATE_CHANGES_SSE,
         },
         **problem_responses(422),
@@ -256,7 +256,8 @@ async def follow_state_changes(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=32)] = None,
 ) -> StreamingResponse:
     limits, shutting_down = stream_context(request)
-    after = resume_point(0 if last_event_id else service.state_changes.last_id, last_event_id)
+    start = 0 if last_event_id else await service.last_change_id()
+    after = resume_point(start, last_event_id)
     return StreamingResponse(
         state_changes(service, after, limits, shutting_down, caller),
         media_type=EVENT_STREAM,

@@ -2,7 +2,8 @@
 
 Every fact about a run goes through here: first the store commits it (on the one writer
 thread, so writes keep their order), then, only if it applied, it is announced: readers
-waiting on the run (``event_signal``, long polls), the state-change feed and the hooks
+waiting on the run (``event_signal``, long polls), followers of the state-change feed
+(which the store keeps) and the hooks
 (metrics, webhooks, plugins). So nothing is announced that a crash could take back, and
 nothing recorded goes unannounced by the process that recorded it.
 
@@ -18,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TypeVar
 
-from app.domain.callers import ANONYMOUS
+from app.domain.callers import ANONYMOUS, Caller
 from app.domain.policy import error_data
 from app.domain.ports import (
     AcknowledgeAttempt,
@@ -31,8 +32,8 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
-from app.domain.runs import TERMINAL_STATUSES, EventType, Run, RunStatus
-from app.domain.signals import ChangeSignal, FinishWaiters, StateChangeFeed
+from app.domain.runs import TERMINAL_STATUSES, EventType, Run
+from app.domain.signals import ChangeSignal, FinishWaiters, StateChange
 from app.domain.tracking import RunBook
 
 logger = logging.getLogger("kedro_runs.service")
@@ -40,6 +41,7 @@ logger = logging.getLogger("kedro_runs.service")
 T = TypeVar("T")
 
 ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal state
+FEED = "feed"  # change_signal's key
 
 
 def logs_key(run_id: str) -> str:
@@ -58,7 +60,7 @@ class RunLedger:
         self._book = RunBook()  # pipelines, owner, start of each unfinished run
         self.event_signal = ChangeSignal()  # keyed by run id: new events were recorded
         self.finish_waiters = FinishWaiters()  # long polls
-        self.state_changes = StateChangeFeed()
+        self.change_signal = ChangeSignal()  # key FEED: a run's state changed
         self._finish_listeners: list[Callable[[str], None]] = []
 
     def on_finished(self, listener: Callable[[str], None]) -> None:
@@ -90,11 +92,18 @@ class RunLedger:
     # -- record, then announce --------------------------------------------------
 
     async def insert(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
     ) -> Run:
         """Commit ``run`` as queued, with ``then`` (a claim) in the same transaction, and
-        announce it. Raises what the store raises, with nothing announced."""
-        await self.on_writer(lambda: self.store.insert_run(run, then=then, key=key))
+        announce it; the run as stored (with its save version). Raises what the store
+        raises (IdempotencyKeyTaken too), with nothing announced."""
+        run = await self.on_writer(
+            lambda: self.store.insert_run(run, then, key, key_live_since=key_live_since)
+        )
         self._announce_accepted(run, started=bool(then))
         return run
 
@@ -107,9 +116,7 @@ class RunLedger:
         if started:
             self._hooks.event_recorded(run_id, str(EventType.RUN_STARTED), at, None)
         self.event_signal.notify(run_id)
-        self.state_changes.append(run_id, str(RunStatus.QUEUED), at, owner)
-        if started:
-            self.state_changes.append(run_id, str(RunStatus.RUNNING), at, owner)
+        self.change_signal.notify(FEED)
 
     def announce_started(self, run_id: str, pipelines: list[str], at: datetime) -> None:
         """A claimed run was handed to a worker."""
@@ -155,8 +162,7 @@ class RunLedger:
         event = write.type if isinstance(write, AppendEvent) else write.event
         self._hooks.event_recorded(write.run_id, str(event), write.at, node)
         if isinstance(write, Transition):
-            owner = self.owner_of(write.run_id)
-            self.state_changes.append(write.run_id, str(write.target), write.at, owner)
+            self.change_signal.notify(FEED)
             self.event_signal.notify(logs_key(write.run_id))  # log followers may end
             if write.target in TERMINAL_STATUSES:
                 self._announce_finished(write)
@@ -178,8 +184,21 @@ class RunLedger:
         self.finish_waiters.wake(move.run_id)
         self.event_signal.notify(ANY_RUN_ENDED)
 
+    # -- the state-change feed ---------------------------------------------------
+
+    async def changes_after(
+        self, after: int, caller: Caller, limit: int = 1000
+    ) -> list[StateChange]:
+        """The state changes with ids after ``after`` of the runs ``caller`` may see: the
+        store's durable feed, one for every replica of the service."""
+        owner = None if caller.admin else caller.name
+        return await self.read(lambda: self.store.changes_after(after, limit, owner))
+
+    async def last_change_id(self) -> int:
+        return await self.read(self.store.last_change_id)
+
     def wake_all(self) -> None:
         """Shutdown: every long poll and stream re-reads now, and ends."""
         self.finish_waiters.wake()
         self.event_signal.notify_all()
-        self.state_changes.signal.notify_all()
+        self.change_signal.notify_all()

@@ -155,7 +155,7 @@ LOSS_RULES: tuple[LossRule, ...] = (
 )
 
 
-def settle(move: Transition, attempt: Attempt, next_save_version: Callable[[], str]) -> Transition:
+def settle(move: Transition, attempt: Attempt) -> Transition:
     """The write that ends an attempt, ``move`` as proposed: the first of ``LOSS_RULES``
     that applies, then ``retry_lost_attempt``."""
     for rule in LOSS_RULES:
@@ -163,21 +163,18 @@ def settle(move: Transition, attempt: Attempt, next_save_version: Callable[[], s
         if decided is not None:
             move = decided
             break
-    return retry_lost_attempt(move, attempt, next_save_version)
+    return retry_lost_attempt(move, attempt)
 
 
-def retry_lost_attempt(
-    move: Transition, attempt: Attempt, next_save_version: Callable[[], str]
-) -> Transition:
+def retry_lost_attempt(move: Transition, attempt: Attempt) -> Transition:
     """``move``, or the move back to ``queued`` that replaces it when ``move`` fails the
     run for a lost worker or service and the run has had fewer than ``max_attempts``
-    attempts. The requeue's event says which attempt was lost, why, and the save
-    version the next attempt will use."""
+    attempts. The requeue's event says which attempt was lost and why; the store adds
+    the fresh save version it allocates for the next attempt (``new_save_version``)."""
     lost = move.error is not None and move.error.reason in RETRIED_REASONS
     if move.target is not RunStatus.FAILED or not lost or attempt.attempts >= attempt.max_attempts:
         return move
     assert move.error is not None
-    save_version = next_save_version()
     return Transition(
         move.run_id,
         RunStatus.QUEUED,
@@ -188,16 +185,14 @@ def retry_lost_attempt(
             "max_attempts": attempt.max_attempts,
             "reason": str(move.error.reason),
             "message": move.error.message,
-            "next_save_version": save_version,
         },
-        save_version=save_version,
+        new_save_version=True,
     )
 
 
 def write_for_report(
     report: reports.Report,
     attempt: Attempt,
-    next_save_version: Callable[[], str],
     unrecordable: Mapping[str, str] | None = None,
 ) -> StoreWrite | None:
     """The write that records a live worker's ``report`` about ``attempt``. A run in
@@ -241,7 +236,7 @@ def write_for_report(
             )
         case reports.RunFailed(run_id, at, reason, error_type, message):
             proposed = failed(run_id, at, RunError(reason, error_type, message))
-            return settle(proposed, attempt, next_save_version)
+            return settle(proposed, attempt)
     return None
 
 
@@ -250,7 +245,6 @@ def lost_run_writes(
     detail: str,
     reason: FailureReason,
     now: datetime,
-    next_save_version: Callable[[], str],
 ) -> list[Transition]:
     """The transitions that end (or requeue) each of the ``active`` runs, whose workers
     are gone: a previous process's (at start-up), this one's (at shutdown) or a dead
@@ -268,7 +262,7 @@ def lost_run_writes(
             current_save_version=run.current_save_version,
         )
         proposed = failed(run.run_id, now, RunError(reason, "RunInterrupted", detail))
-        writes.append(settle(proposed, attempt, next_save_version))
+        writes.append(settle(proposed, attempt))
     return writes
 
 

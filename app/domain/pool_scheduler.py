@@ -88,8 +88,8 @@ class PoolScheduler:
         """End (or requeue) the runs this process's pool had, its workers being gone."""
         raise NotImplementedError
 
-    def _requeued(self, queued: QueuedRun, move: Transition) -> None:
-        """``queued``'s lost attempt was recorded as a requeue (``move``)."""
+    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
+        """``queued``'s lost attempt was recorded as a requeue, under ``save_version``."""
         raise NotImplementedError
 
     def _on_timeout(self, run_id: str, limit_seconds: float) -> None:
@@ -210,25 +210,36 @@ class PoolScheduler:
             run_id = getattr(report, "run_id", None)
             if run_id is None:
                 continue
-            write = write_for_report(
-                report, self._attempt(run_id), self._next_save_version, self._unrecordable
-            )
+            write = write_for_report(report, self._attempt(run_id), self._unrecordable)
             if write is not None:
                 writes.append(self._fenced(write))
         applied = await self._ledger.record(writes)
+        retried = await self._save_versions_given(writes, applied)
         for write, ok in zip(writes, applied, strict=True):
             if isinstance(write, Transition):
-                self._attempt_ended(write, ok)
+                self._attempt_ended(write, ok, retried.get(write.run_id))
             elif isinstance(write, AcknowledgeAttempt):
                 self._hand_over_recorded(write.run_id, ok)
+
+    async def _save_versions_given(
+        self, writes: list[StoreWrite], applied: list[bool]
+    ) -> dict[str, str]:
+        """The save version the store allocated to each run these writes requeued."""
+        run_ids = [
+            write.run_id
+            for write, ok in zip(writes, applied, strict=True)
+            if ok and isinstance(write, Transition) and write.new_save_version
+        ]
+        if not run_ids:
+            return {}
+        store = self._ledger.store
+        stored = await self._ledger.read(lambda: [store.get_run(run_id) for run_id in run_ids])
+        return {run.run_id: run.current_save_version for run in stored if run is not None}
 
     def _fenced(self, write: StoreWrite) -> StoreWrite:
         """``write`` as this process may make it (a cluster replica only for runs it
         still holds)."""
         return write
-
-    def _next_save_version(self) -> str:
-        raise NotImplementedError
 
     def _attempt(self, run_id: str) -> Attempt:
         """What the policy may know of the run's current attempt."""
@@ -252,13 +263,16 @@ class PoolScheduler:
         else:
             self._executor.kill(run_id)
 
-    def _attempt_ended(self, move: Transition, applied: bool) -> None:
-        """Forget the run's attempt; requeue it (``move`` is to QUEUED)."""
+    def _attempt_ended(
+        self, move: Transition, applied: bool, save_version: str | None = None
+    ) -> None:
+        """Forget the run's attempt; requeue it (``move`` is to QUEUED; under
+        ``save_version`` when the store gave it a fresh one)."""
         self._unrecordable.pop(move.run_id, None)
         active = self._active.pop(move.run_id, None)
         self._deadlines.attempt_ended(move.run_id)
         if move.target is RunStatus.QUEUED and applied and active is not None:
-            self._requeued(active, move)
+            self._requeued(active, save_version or move.save_version or active.save_version)
             logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
 
     def _not_recordable(self, run_id: str, error: Exception) -> None:
@@ -284,13 +298,14 @@ class PoolScheduler:
 
     @staticmethod
     def _claim(queued: QueuedRun) -> Transition:
-        """Mark the run running: its next attempt, under the save version Kedro gets."""
+        """Mark the run running: its next attempt (the store adds the save version Kedro
+        gets to the event)."""
         return Transition(
             queued.run_id,
             RunStatus.RUNNING,
             utcnow(),
             EventType.RUN_STARTED,
-            event_data={"attempt": queued.attempts + 1, "save_version": queued.save_version},
+            event_data={"attempt": queued.attempts + 1},
         )
 
     def _start(self, queued: QueuedRun) -> None:

@@ -24,13 +24,15 @@ from app.domain.runs import (
     RunSpec,
     RunStatus,
 )
+from app.domain.signals import StateChange
 
 
 @dataclass(frozen=True)
 class Transition:
     """Move a run to ``target`` (only from a state the transition table allows) and,
     if that happened, record ``event``. Applied atomically with the rest of its batch.
-    A move to RUNNING counts one more attempt."""
+    A move to RUNNING counts one more attempt, and the store adds the attempt's save
+    version to the event's data (``save_version``)."""
 
     run_id: str
     target: RunStatus
@@ -38,8 +40,11 @@ class Transition:
     event: EventType
     error: RunError | None = None
     event_data: dict[str, object] = field(default_factory=dict)
-    # A move to QUEUED (a retry): the fresh save version of the next attempt.
+    # A move to QUEUED (a retry): the save version of the next attempt, as given; or,
+    # with ``new_save_version``, a fresh one the store allocates in the transaction,
+    # stores, and adds to the event's data (``next_save_version``).
     save_version: str | None = None
+    new_save_version: bool = False
     # A move to QUEUED of a run whose latest attempt no worker took: it is given back.
     attempt_given_back: bool = False
     # Only from these of the allowed sources (a queued run's cancel or timeout must not
@@ -110,15 +115,28 @@ class RunPage:
 class RunStore(Protocol):
     """Durable runs and events. Methods block; callers keep them off the event loop.
 
-    ``insert_run`` and ``write`` must be called from one thread at a time (the
-    service's writer thread); reads may come from any thread.
+    Every method may be called from any thread, and several stores (processes) may write
+    to one database at once: what the store numbers (event seqs, save versions) it
+    allocates in the database, in the transaction that uses it.
     """
 
     def insert_run(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
-    ) -> None:
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
+    ) -> Run:
         """Insert ``run`` (queued, with its ``run_queued`` event), apply ``then`` and record
-        ``key`` (replacing an expired record of it), all in one transaction."""
+        ``key``, all in one transaction; returns ``run`` with the save version it was
+        stored under. A ``run.save_version`` of ``""`` is allocated in that transaction:
+        unique, and increasing in commit order across every writer (a given one is kept,
+        and later ones come after it).
+
+        A record of ``key`` made before ``key_live_since`` has expired and is replaced.
+        A live one (any, without ``key_live_since``), or one another writer records
+        first, raises IdempotencyKeyTaken: nothing is stored, and ``find_key`` then
+        names the run to replay."""
         ...
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
@@ -164,6 +182,18 @@ class RunStore(Protocol):
         ...
 
     def last_save_version(self) -> str | None: ...
+
+    def changes_after(
+        self, after_id: int, limit: int, owner: str | None = None
+    ) -> list[StateChange]:
+        """Up to ``limit`` run state changes with ``id > after_id``, in id order; only
+        ``owner``'s runs' when given. Ids are global and durable, and become visible in
+        order: following with the last id seen never skips a change."""
+        ...
+
+    def last_change_id(self) -> int:
+        """The id of the newest state change (0 before the first)."""
+        ...
 
 
 class ProjectInspector(Protocol):
@@ -282,8 +312,11 @@ class RunScheduler(Protocol):
     def check_admission(self, spec: RunSpec) -> None:
         """Raise InvalidRunRequest or QueueFull before any planning."""
 
-    async def accept(self, run: Run, key: IdempotencyKey | None) -> Run:
-        """Commit ``run`` as queued and schedule it; the run as committed."""
+    async def accept(
+        self, run: Run, key: IdempotencyKey | None, key_live_since: datetime | None
+    ) -> Run:
+        """Commit ``run`` as queued (``key`` with it: see ``RunStore.insert_run``) and
+        schedule it; the run as committed, with its save version."""
 
     async def cancel(self, run_id: str, caller: Caller) -> None:
         """Raises RunNotFound, RunStateConflict."""

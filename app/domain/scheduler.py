@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from datetime import datetime
 
 from app import faults
 from app.domain.admission import Admission
@@ -31,7 +32,6 @@ from app.domain.runs import (
     RunStatus,
     utcnow,
 )
-from app.domain.save_versions import SaveVersionClock
 from app.errors import ServiceUnavailable
 
 logger = logging.getLogger("kedro_runs.service")
@@ -58,7 +58,6 @@ class LocalScheduler(PoolScheduler):
             default_timeout_seconds=default_timeout_seconds,
         )
         self._queue = DispatchQueue()
-        self._clock = SaveVersionClock()
         self._timeouts: set[asyncio.Task[None]] = set()  # runs being stopped for time
         self._admission = Admission(
             self._queue,
@@ -70,7 +69,6 @@ class LocalScheduler(PoolScheduler):
     async def start(self) -> None:
         """Recover from the previous process, then start executing queued runs."""
         store = self._ledger.store
-        self._clock = SaveVersionClock(await self._ledger.read(store.last_save_version))
         await self._recover_own(
             "the service stopped while the run was active", FailureReason.WORKER_LOST
         )
@@ -88,7 +86,7 @@ class LocalScheduler(PoolScheduler):
             self._ledger.track(run)
             self._queue.finish(run.run_id)
             self._active.pop(run.run_id, None)
-        writes = lost_run_writes(active, detail, reason, utcnow(), self._next_save_version)
+        writes = lost_run_writes(active, detail, reason, utcnow())
         if writes:
             await self._ledger.record(writes)
             requeued = sum(1 for write in writes if write.target is RunStatus.QUEUED)
@@ -104,10 +102,12 @@ class LocalScheduler(PoolScheduler):
         self._admission.check_timeout(spec)
         self._admission.refuse_if_full()
 
-    async def accept(self, run: Run, key: IdempotencyKey | None) -> Run:
-        """Commit ``run`` (queued, as planned; its save version is given here) and
-        schedule it. Raises ServiceUnavailable (shutting down), QueueFull, and what the
-        store raises, with nothing committed."""
+    async def accept(
+        self, run: Run, key: IdempotencyKey | None, key_live_since: datetime | None
+    ) -> Run:
+        """Commit ``run`` (queued, as planned) and schedule it. Raises
+        ServiceUnavailable (shutting down), QueueFull, and what the store raises
+        (IdempotencyKeyTaken too), with nothing committed."""
         async with self._lock:
             if self._draining:
                 raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
@@ -116,10 +116,9 @@ class LocalScheduler(PoolScheduler):
             start_now = self._queue.can_start_new(run.footprint, self._free_slots())
             if not start_now and self._queue.queued_count >= self._admission.max_queued:
                 raise self._admission.queue_full()
-            run = replace(run, save_version=self._clock.next(run.queued_at))
-            queued = QueuedRun.of(run)
-            claim = [self._claim(queued)] if start_now else []
-            await self._ledger.insert(run, then=claim, key=key)
+            claim = [self._claim(QueuedRun.of(run))] if start_now else []
+            run = await self._ledger.insert(run, claim, key, key_live_since)
+            queued = QueuedRun.of(run)  # with the save version the store gave it
             faults.reached("after_insert_before_202")
             self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
             if start_now:
@@ -204,15 +203,14 @@ class LocalScheduler(PoolScheduler):
     def waiting_on_conflicts(self) -> int:
         return self._queue.blocked_count
 
-    def _requeued(self, queued: QueuedRun, move: Transition) -> None:
-        self._queue.enqueue(replace(queued, save_version=move.save_version or queued.save_version))
+    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
+        self._queue.enqueue(replace(queued, save_version=save_version))
 
-    def _attempt_ended(self, move: Transition, applied: bool) -> None:
+    def _attempt_ended(
+        self, move: Transition, applied: bool, save_version: str | None = None
+    ) -> None:
         self._queue.finish(move.run_id)
-        super()._attempt_ended(move, applied)
-
-    def _next_save_version(self) -> str:
-        return self._clock.next(utcnow())
+        super()._attempt_ended(move, applied, save_version)
 
     # -- dispatch -------------------------------------------------------------------
 

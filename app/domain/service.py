@@ -46,8 +46,9 @@ from app.domain.runs import (
     utcnow,
 )
 from app.domain.scheduler import LocalScheduler
-from app.domain.signals import ChangeSignal, StateChangeFeed
+from app.domain.signals import ChangeSignal, StateChange
 from app.domain.views import RunListPage, RunView
+from app.errors import IdempotencyKeyTaken
 
 __all__ = ["RunService", "logs_key"]
 
@@ -148,7 +149,15 @@ class RunService:
         store = self._ledger.store
         found = await self._ledger.read(lambda: store.find_key(key.principal, key.key, since))
         if found is None:
-            return await self.submit(spec, run_id, key, caller=caller), False
+            try:
+                return await self.submit(spec, run_id, key, caller=caller), False
+            except IdempotencyKeyTaken:
+                # Another process stored a run under the key meanwhile: replay that one.
+                found = await self._ledger.read(
+                    lambda: store.find_key(key.principal, key.key, since)
+                )
+                if found is None:
+                    raise
         body_hash, original = found
         check_same_body(key, body_hash)
         return await self.get(original, caller=caller), True
@@ -169,16 +178,16 @@ class RunService:
         # process-global and resolution is serialised anyway.
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(self._planner, self._inspector.plan, spec)
+        run = self._new_run(spec, run_id, plan, caller)
+        live_since = self._keys.live_since(run.queued_at)
         # Shielded: once the insert is under way, a cancelled request must not leave the
         # run committed but unknown to the scheduler.
-        run = await asyncio.shield(
-            self._scheduler.accept(self._new_run(spec, run_id, plan, caller), key)
-        )
+        run = await asyncio.shield(self._scheduler.accept(run, key, live_since))
         waiting_for = await self._scheduler.waiting_for(run_id, caller)
         return RunView(run, node_progress(run, []), waiting_for)
 
     def _new_run(self, spec: RunSpec, run_id: str, plan: RunPlan, caller: Caller) -> Run:
-        """The run as planned, queued now; the scheduler gives it its save version."""
+        """The run as planned, queued now; the store gives it its save version."""
         return Run(
             run_id=run_id,
             save_version="",
@@ -293,8 +302,16 @@ class RunService:
         return self._ledger.event_signal
 
     @property
-    def state_changes(self) -> StateChangeFeed:
-        return self._ledger.state_changes
+    def change_signal(self) -> ChangeSignal:
+        """Key ``ledger.FEED``: some run's state changed."""
+        return self._ledger.change_signal
+
+    async def changes_after(self, after: int, *, caller: Caller) -> list[StateChange]:
+        """Run state changes after id ``after`` that ``caller`` may see, in id order."""
+        return await self._ledger.changes_after(after, caller)
+
+    async def last_change_id(self) -> int:
+        return await self._ledger.last_change_id()
 
     # -- the project ------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Waking readers when something was recorded: a per-key "changed" signal and a
-bounded feed of run state changes for dashboards. Event-loop only, not thread-safe.
+"""Waking readers when something was recorded: a per-key "changed" signal, long polls'
+waits for a run's end, and what a state change in the store's feed looks like.
+Event-loop only, not thread-safe.
 
 Readers pull from the store at their own pace and only wait here, so a slow or
 stalled reader never holds up the service, the workers or other readers.
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,31 +79,11 @@ class FinishWaiters:
 
 @dataclass(frozen=True)
 class StateChange:
-    """A run changed state. ``id`` orders all changes since this process started."""
+    """A run changed state. ``id`` orders all changes, for good and across every
+    process (the store allocates it)."""
 
     id: int
     run_id: str
     status: str
     at: datetime
     owner: str = "anonymous"
-
-
-class StateChangeFeed:
-    """The last ``capacity`` run state changes, in order, with ids from 1."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._changes: deque[StateChange] = deque(maxlen=capacity)
-        self._next_id = 1
-        self.signal = ChangeSignal()
-
-    def append(self, run_id: str, status: str, at: datetime, owner: str = "anonymous") -> None:
-        self._changes.append(StateChange(self._next_id, run_id, status, at, owner))
-        self._next_id += 1
-        self.signal.notify("feed")
-
-    def after(self, change_id: int) -> list[StateChange]:
-        return [change for change in self._changes if change.id > change_id]
-
-    @property
-    def last_id(self) -> int:
-        return self._next_id - 1

@@ -1,19 +1,20 @@
-"""Engine set-up: the only place that knows which database dialect is in use."""
+"""Engine set-up and the SQL that differs by dialect (with ``ownership`` and
+``migrations``, which hold PostgreSQL's advisory locks: nothing else knows the dialect)."""
 
 from __future__ import annotations
 
 import errno
-import fcntl
+import hashlib
 import os
 import sqlite3
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-
-from app.errors import StartupRefused
 
 
 def open_engine(url: str, *, writer: bool) -> Engine:
@@ -65,18 +66,43 @@ def is_storage_full(error: BaseException) -> bool:
             or "database or disk is full" in str(seen)
         ):
             return True
-        if getattr(seen, "pgcode", None) == _PG_DISK_FULL:
+        # psycopg 3 names the SQLSTATE ``sqlstate``; psycopg2 named it ``pgcode``.
+        if _PG_DISK_FULL in (getattr(seen, "sqlstate", None), getattr(seen, "pgcode", None)):
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
 
 
+def insert_unless_present(
+    connection: Connection, table: Table, values: dict[str, Any], unique: list[str]
+) -> bool:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING``; whether the row went in. On
+    PostgreSQL it waits for a transaction that inserted the same key to end, and then
+    does nothing if that one committed."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql_dialect.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite_dialect.insert(table)
+    else:
+        raise NotImplementedError(f"the run store does not support {dialect}")
+    # RETURNING, not rowcount: psycopg reports no row count for this statement.
+    inserted = connection.execute(
+        statement.values(values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.c[unique[0]])
+    )
+    return inserted.first() is not None
+
+
+def takes_row_locks(connection: Connection) -> bool:
+    """Whether writers lock rows (``SELECT ... FOR UPDATE``) on this connection's database.
+    Not on SQLite: its one writer at a time holds the whole database."""
+    return connection.dialect.name != "sqlite"
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-class StoreInUse(StartupRefused):
-    """Another kedro-runs process already owns this SQLite store."""
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -95,30 +121,9 @@ def sqlite_file(url: str) -> Path | None:
     return Path(os.path.realpath(database))
 
 
-def lock_sqlite_store(url: str) -> IO[bytes] | None:
-    """Take an exclusive lock on a SQLite store file, so a second service cannot share
-    it (one process owns dispatch and event numbering). Returns the open file (keep it
-    open to keep the lock; close it only after every connection to the store is
-    closed), or None for other databases.
-
-    The lock is ``flock`` on the database file itself, so every name of that file (a
-    symlink, a relative path, a ``file:`` URI, a hard link) meets the same lock. SQLite's
-    own locks are POSIX record locks, which ``flock`` does not touch on Linux. The file
-    is created empty when missing, which SQLite takes as a new database.
-
-    Raises StoreInUse if the lock is held.
-    """
-    path = sqlite_file(url)
-    if path is None:
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("ab")  # never truncates; nothing is written through it
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
-        handle.close()
-        raise StoreInUse(
-            f"{path} is in use by another kedro-runs process; stop it or pass another "
-            "--state-dir / --database"
-        ) from error
-    return handle
+def advisory_key(purpose: str) -> int:
+    """The PostgreSQL advisory lock key for ``purpose``: a signed 64-bit number derived
+    from ``kedro-runs:<purpose>``, so every process and release agrees on it. Advisory
+    locks are per database, so stores in other databases never meet it."""
+    digest = hashlib.sha256(f"kedro-runs:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

@@ -1,125 +1,110 @@
-"""Schema migrations: an ordered list of steps, each applied once, recorded in
-``schema_version``. Add a step to change the schema; never edit an applied one."""
+"""Schema migrations: Alembic revisions (``app/persistence/alembic/versions``), run on
+SQLite and PostgreSQL alike, by every store at start-up and by ``kedro-runs db upgrade``.
+
+A store made before Alembic (``app.persistence.legacy``) is brought to the baseline by
+the steps it lacks of the hand-rolled migrations, stamped at the baseline, and then
+upgraded like any other. On PostgreSQL the whole upgrade runs under a session advisory
+lock, so replicas starting together on one database migrate it once, one after the
+other; SQLite stores have one owner process (``ownership``), and its write
+transaction (BEGIN IMMEDIATE) serialises the rest.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import Connection, Engine, inspect, select
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, func, select
 
-from app.domain.runs import utcnow
-from app.persistence.tables import (
-    idempotency_keys,
-    metadata,
-    run_events,
-    run_logs,
-    run_pipelines,
-    runs,
-    schema_version,
-)
+from app.persistence.engine import advisory_key
+from app.persistence.legacy import bring_to_baseline, legacy_version
 
-
-def _initial_schema(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[runs, run_pipelines, run_events])
+BASELINE = "0001"
+SCRIPT_LOCATION = Path(__file__).parent / "alembic"
 
 
-def _run_logs(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[run_logs])
-    # A store created by step 1 of this code already has the column (tables.py is
-    # the current schema); one created by an older step 1 does not.
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    if "logs_dropped" not in columns:
-        connection.exec_driver_sql(
-            "ALTER TABLE runs ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0"
-        )
+MIGRATION_LOCK = advisory_key("migrate")
 
 
-def _run_outputs(connection: Connection) -> None:
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    if "outputs" not in columns:
-        connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN outputs TEXT")
+def alembic_config(connection: Connection) -> Config:
+    """Alembic's configuration for this package's revisions, run on ``connection``."""
+    config = Config()
+    # ConfigParser interpolates '%': a path holding one must not be read as a reference.
+    config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    return config
 
 
-def _idempotency_keys(connection: Connection) -> None:
-    metadata.create_all(connection, tables=[idempotency_keys])
+def head_revision() -> str:
+    head = ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
+    assert head is not None, "the package ships its revisions"
+    return head
 
 
-def _run_owner(connection: Connection) -> None:
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    if "owner" not in columns:
-        connection.exec_driver_sql(
-            "ALTER TABLE runs ADD COLUMN owner VARCHAR(64) NOT NULL DEFAULT 'anonymous'"
-        )
-    indexes = {index["name"] for index in inspect(connection).get_indexes("runs")}
-    if "ix_runs_owner_save_version" not in indexes:
-        connection.exec_driver_sql(
-            "CREATE INDEX ix_runs_owner_save_version ON runs (owner, save_version)"
-        )
+@contextlib.contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the migration lock for the block: on PostgreSQL a session advisory lock on a
+    connection of its own (waiting for whoever holds it); nothing elsewhere."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as holder:
+        holder.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+        holder.commit()  # the lock is the session's: it outlives this transaction
+        try:
+            yield
+        finally:
+            holder.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+            holder.commit()
 
 
-def _run_attempts(connection: Connection) -> None:
-    # Independent of step 5 (another change); checks the columns itself, so it applies
-    # to stores at any earlier step and to ones created from the current tables.py.
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    if "attempts" not in columns:
-        connection.exec_driver_sql(
-            "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0"
-        )
-        # Runs that started before this step had one attempt.
-        connection.exec_driver_sql("UPDATE runs SET attempts = 1 WHERE started_at IS NOT NULL")
-    if "attempt_save_version" not in columns:
-        connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN attempt_save_version VARCHAR(32)")
+def upgrade(engine: Engine) -> str:
+    """Bring the store's schema to the newest revision, in one transaction, under the
+    migration lock; returns that revision. Raises ``legacy.UnknownSchema`` for a
+    pre-Alembic store this release cannot take."""
+    with migration_lock(engine), engine.begin() as connection:
+        config = alembic_config(connection)
+        if bring_to_baseline(connection):
+            command.stamp(config, BASELINE)
+        command.upgrade(config, "head")
+    return head_revision()
 
 
-_RETENTION_INDEXES = {
-    "runs": {"ix_runs_finished_at": "finished_at"},
-    "idempotency_keys": {
-        "ix_idempotency_keys_created_at": "created_at",
-        "ix_idempotency_keys_run_id": "run_id",
-    },
-}
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a store's schema is: its Alembic ``revision`` (None when it has none), the
+    ``legacy`` step of a store made before Alembic (else None), and this release's head."""
+
+    revision: str | None
+    legacy: int | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.revision == self.head
+
+    def describe(self) -> str:
+        if self.legacy is not None:
+            return (
+                f"made before Alembic (schema_version {self.legacy}); "
+                f"`kedro-runs db upgrade` brings it to {self.head}"
+            )
+        if self.revision is None:
+            return f"empty (no schema); `kedro-runs db upgrade` makes revision {self.head}"
+        if self.up_to_date:
+            return f"at revision {self.revision} (head)"
+        return f"at revision {self.revision}; head is {self.head}: run `kedro-runs db upgrade`"
 
 
-def _retention_indexes(connection: Connection) -> None:
-    # The prune finds finished runs by finished_at and expired keys by created_at.
-    for table, wanted in _RETENTION_INDEXES.items():
-        present = {index["name"] for index in inspect(connection).get_indexes(table)}
-        for name, column in wanted.items():
-            if name not in present:
-                connection.exec_driver_sql(f"CREATE INDEX {name} ON {table} ({column})")
-
-
-def _acknowledged_attempts(connection: Connection) -> None:
-    columns = {column["name"] for column in inspect(connection).get_columns("runs")}
-    if "acknowledged_attempts" not in columns:
-        connection.exec_driver_sql(
-            "ALTER TABLE runs ADD COLUMN acknowledged_attempts INTEGER NOT NULL DEFAULT 0"
-        )
-        # Before this step every claimed attempt may have reached a worker.
-        connection.exec_driver_sql("UPDATE runs SET acknowledged_attempts = attempts")
-
-
-MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
-    (1, _initial_schema),
-    (2, _run_logs),
-    (3, _run_outputs),
-    (4, _idempotency_keys),
-    (5, _run_owner),
-    (6, _run_attempts),
-    (7, _retention_indexes),
-    (8, _acknowledged_attempts),
-]
-
-
-def migrate(engine: Engine) -> int:
-    """Bring the schema up to date; returns the version it is at."""
-    with engine.begin() as connection:
-        if not inspect(connection).has_table(schema_version.name):
-            schema_version.create(connection)
-        applied = set(connection.scalars(select(schema_version.c.version)))
-        for version, step in MIGRATIONS:
-            if version in applied:
-                continue
-            step(connection)
-            connection.execute(schema_version.insert().values(version=version, applied_at=utcnow()))
-        return max(version for version, _ in MIGRATIONS)
+def schema_state(engine: Engine) -> SchemaState:
+    """Where the store's schema is; changes nothing."""
+    with engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+        return SchemaState(revision, legacy_version(connection), head_revision())

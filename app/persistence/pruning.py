@@ -9,7 +9,14 @@ from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, se
 
 from app.domain.retention import PruneCounts
 from app.domain.runs import TERMINAL_STATUSES
-from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
+from app.persistence.tables import (
+    idempotency_keys,
+    run_events,
+    run_logs,
+    run_pipelines,
+    runs,
+    state_changes,
+)
 
 _TERMINAL = sorted(str(status) for status in TERMINAL_STATUSES)
 
@@ -55,6 +62,7 @@ def _prune_runs(connection: Connection, cutoff: datetime, limit: int) -> PruneCo
     keys = connection.execute(delete(idempotency_keys).where(keys_of_runs))
     logs = connection.execute(delete(run_logs).where(run_logs.c.run_id.in_(run_ids)))
     events = connection.execute(delete(run_events).where(run_events.c.run_id.in_(run_ids)))
+    connection.execute(delete(state_changes).where(state_changes.c.run_id.in_(run_ids)))
     connection.execute(delete(run_pipelines).where(run_pipelines.c.run_id.in_(run_ids)))
     removed = connection.execute(
         delete(runs).where(and_(runs.c.run_id.in_(run_ids), runs.c.status.in_(_TERMINAL)))

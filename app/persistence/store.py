@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import OperationalError
 
-from app.domain.ports import AppendEvent, IdempotencyKey, RunPage, StoredLogLine, StoreWrite
+from app.domain.ports import IdempotencyKey, RunPage, StoredLogLine, StoreWrite
 from app.domain.reports import LogLine
 from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
+from app.domain.signals import StateChange
 from app.errors import ServiceUnavailable, StorageFull
-from app.persistence import pruning
-from app.persistence.engine import is_storage_full, lock_sqlite_store, open_engine
-from app.persistence.migrations import migrate
-from app.persistence.rows import run_from_row, run_values
+from app.persistence import inserts, pruning
+from app.persistence.cluster import SqlClusterStore, send_notices
+from app.persistence.engine import is_sqlite, is_storage_full, open_engine
+from app.persistence.migrations import upgrade
+from app.persistence.ownership import take_ownership
+from app.persistence.rows import run_from_row
 from app.persistence.storable import storable_text
-from app.persistence.tables import idempotency_keys, run_events, run_logs, run_pipelines, runs
-from app.persistence.writes import WriteApplier
+from app.persistence.tables import (
+    idempotency_keys,
+    run_events,
+    run_logs,
+    run_pipelines,
+    runs,
+    service_clock,
+    state_changes,
+)
+from app.persistence.writes import apply_writes
 
 STORAGE_FULL_RETRY_SECONDS = 30
 
@@ -29,63 +41,53 @@ STORAGE_FULL_RETRY_SECONDS = 30
 class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
 
-    def __init__(self, url: str) -> None:
-        self._lock_file = lock_sqlite_store(url)
-        self._writer = open_engine(url, writer=True)
-        self._reader = open_engine(url, writer=False)
-        migrate(self._writer)
-        self._writes = WriteApplier()
+    def __init__(self, url: str, *, shared: bool = False) -> None:
+        """Open the store at ``url`` and bring its schema up to date, owning the store
+        alone, or with ``shared`` (cluster mode; PostgreSQL only) sharing it with other
+        replicas and with no service in embedded mode (``ownership``). Raises StoreInUse
+        if it is taken, and whatever the migration raises (nothing stays open then)."""
+        self._shared = shared  # cluster mode: other replicas hear of every write
+        with contextlib.ExitStack() as opened:
+            give_up = take_ownership(url, shared=shared)
+            if give_up is not None:
+                opened.callback(give_up)  # last, once every other connection is closed
+            self._writer = open_engine(url, writer=True)
+            opened.callback(self._writer.dispose)
+            # SQLite's readers need engines of their own so they never wait for the one
+            # writer; PostgreSQL serves both from one pool.
+            self._reader = self._writer
+            if is_sqlite(self._writer):
+                self._reader = open_engine(url, writer=False)
+                opened.callback(self._reader.dispose)
+            upgrade(self._writer)
+            self._opened = opened.pop_all()
+
+    def cluster(self) -> SqlClusterStore:
+        """The cluster's part of the store (``shared`` mode, PostgreSQL)."""
+        return SqlClusterStore(self._writer)
 
     def close(self) -> None:
-        self._writer.dispose()
-        self._reader.dispose()
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the lock
+        """Close every connection, then give up ownership."""
+        self._opened.close()
 
     # -- writes ---------------------------------------------------------------
 
     def insert_run(
-        self, run: Run, then: Sequence[StoreWrite] = (), key: IdempotencyKey | None = None
-    ) -> None:
-        seqs_before = self._writes.sequences()
-        self._writes.new_run(run.run_id)
+        self,
+        run: Run,
+        then: Sequence[StoreWrite] = (),
+        key: IdempotencyKey | None = None,
+        key_live_since: datetime | None = None,
+    ) -> Run:
         try:
-            self._insert_run(run, then, key)
+            with self._writer.begin() as connection:
+                stored = inserts.insert_run(connection, run, then, key, key_live_since)
+                if self._shared:
+                    send_notices(connection, then, queued=stored.run_id)
+                return stored
         except BaseException as error:
-            self._writes.restore(seqs_before)
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
-
-    def _insert_run(self, run: Run, then: Sequence[StoreWrite], key: IdempotencyKey | None) -> None:
-        with self._writer.begin() as connection:
-            connection.execute(runs.insert().values(run_values(run)))
-            connection.execute(
-                run_pipelines.insert(),
-                [
-                    {"run_id": run.run_id, "pipeline_name": name}
-                    for name in dict.fromkeys(map(storable_text, run.spec.pipeline_names))
-                ],
-            )
-            self._writes.append_event(
-                connection, AppendEvent(run.run_id, EventType.RUN_QUEUED, run.queued_at)
-            )
-            for write in then:
-                self._writes.apply(connection, write)
-            if key is not None:
-                principal, text = storable_text(key.principal), storable_text(key.key)
-                match = and_(
-                    idempotency_keys.c.principal == principal, idempotency_keys.c.key == text
-                )
-                connection.execute(delete(idempotency_keys).where(match))  # an expired one
-                connection.execute(
-                    idempotency_keys.insert().values(
-                        principal=principal,
-                        key=text,
-                        body_hash=storable_text(key.body_hash),
-                        run_id=run.run_id,
-                        created_at=run.queued_at,
-                    )
-                )
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
         query = select(idempotency_keys.c.body_hash, idempotency_keys.c.run_id).where(
@@ -101,13 +103,15 @@ class SqlRunStore:
         return (row.body_hash, row.run_id) if row else None
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        seqs_before = self._writes.sequences()
         try:
             with self._writer.begin() as connection:
-                return [self._writes.apply(connection, write) for write in writes]
+                applied = apply_writes(connection, writes)
+                if self._shared:
+                    done = zip(writes, applied, strict=True)
+                    send_notices(connection, [write for write, ok in done if ok])
+                return applied
         except BaseException as error:
-            self._writes.restore(seqs_before)  # rolled back: so are the seqs it handed out
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
 
     # -- retention (see app.domain.retention.RunPruner) -----------------------
@@ -118,7 +122,7 @@ class SqlRunStore:
         try:
             return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
         except BaseException as error:
-            _raise_retry_later(error)
+            raise_retry_later(error)
             raise
 
     def count_prunable(
@@ -151,14 +155,17 @@ class SqlRunStore:
         owner: str | None = None,
     ) -> RunPage:
         query = select(runs).order_by(runs.c.save_version.desc()).limit(limit + 1)
+        # Filters compare with text as the store wrote it (and a driver takes).
         if owner is not None:
-            query = query.where(runs.c.owner == owner)
+            query = query.where(runs.c.owner == storable_text(owner))
         if statuses:
             query = query.where(runs.c.status.in_([str(status) for status in statuses]))
         if pipeline is not None:
             query = query.where(
                 runs.c.run_id.in_(
-                    select(run_pipelines.c.run_id).where(run_pipelines.c.pipeline_name == pipeline)
+                    select(run_pipelines.c.run_id).where(
+                        run_pipelines.c.pipeline_name == storable_text(pipeline)
+                    )
                 )
             )
         if before is not None:
@@ -226,6 +233,25 @@ class SqlRunStore:
         with self._reader.connect() as connection:
             return [run_from_row(row) for row in connection.execute(query)]
 
+    def changes_after(
+        self, after_id: int, limit: int, owner: str | None = None
+    ) -> list[StateChange]:
+        query = (
+            select(state_changes)
+            .where(state_changes.c.id > after_id)
+            .order_by(state_changes.c.id)
+            .limit(limit)
+        )
+        if owner is not None:
+            query = query.where(state_changes.c.owner == storable_text(owner))
+        with self._reader.connect() as connection:
+            rows = connection.execute(query).all()
+        return [StateChange(row.id, row.run_id, row.status, row.at, row.owner) for row in rows]
+
+    def last_change_id(self) -> int:
+        with self._reader.connect() as connection:
+            return int(connection.scalar(select(service_clock.c.last_change_id)) or 0)
+
     def last_save_version(self) -> str | None:
         with self._reader.connect() as connection:
             first = connection.scalar(select(func.max(runs.c.save_version)))
@@ -234,7 +260,7 @@ class SqlRunStore:
         return max(issued) if issued else None
 
 
-def _raise_retry_later(error: BaseException) -> None:
+def raise_retry_later(error: BaseException) -> None:
     """The transaction rolled back. What may pass by itself is told to the caller as
     ServiceUnavailable: a full disk (StorageFull), and a store that is locked past the
     busy timeout or unreachable (OperationalError: the database, not the data written)."""

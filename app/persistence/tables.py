@@ -1,11 +1,16 @@
-"""The schema, as SQLAlchemy Core tables. Portable across SQLite and PostgreSQL."""
+"""The schema, as SQLAlchemy Core tables. Portable across SQLite and PostgreSQL.
+
+The Alembic revisions (``alembic/versions``) make exactly this: a change here needs a
+revision, and a test fails while a migrated store and these tables differ."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
+    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +77,11 @@ runs = Table(
     # Attempts a worker acknowledged taking (migration 7): a claimed attempt beyond
     # them never reached a worker, so no node of it ran.
     Column("acknowledged_attempts", Integer, nullable=False, server_default="0"),
+    # The last event seq handed out (revision 0003): each event takes the next one
+    # under the run row's lock, so every writer process numbers the run's events alike.
+    Column("last_event_seq", Integer, nullable=False, server_default="0"),
+    # Cluster mode: the replica whose lease the run's current attempt runs under (0006).
+    Column("claimed_by", String(32)),
     Index("ix_runs_status_save_version", "status", "save_version"),
     Index("ix_runs_owner_save_version", "owner", "save_version"),
     Index("ix_runs_finished_at", "finished_at"),  # the prune's cutoff (migration 7)
@@ -123,9 +133,38 @@ idempotency_keys = Table(
     Index("ix_idempotency_keys_run_id", "run_id"),
 )
 
-schema_version = Table(
-    "schema_version",
+# The service's counters (revision 0004): one row (id 1), taken under its lock in the
+# transaction that uses it. ``last_ms``: the newest save version issued, in ms since
+# the epoch; ``last_change_id``: the newest state change's id (revision 0005).
+service_clock = Table(
+    "service_clock",
     metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", UtcTimestamp, nullable=False),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("last_change_id", BigInteger, nullable=False, server_default="0"),
+)
+
+# Every change of a run's status, numbered across the service (revision 0005).
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("run_id", String(36), ForeignKey("runs.run_id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UtcTimestamp, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Index("ix_state_changes_owner_id", "owner", "id"),  # one caller's feed
+    Index("ix_state_changes_run_id", "run_id"),  # the prune
+)
+
+# Cluster mode (revision 0006): the replicas serving one database, and their leases,
+# on the database's clock.
+instances = Table(
+    "instances",
+    metadata,
+    Column("instance_id", String(32), primary_key=True),
+    Column("joined_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("ready_workers", Integer, nullable=False, server_default="0"),
+    Column("busy", Integer, nullable=False, server_default="0"),
 )
