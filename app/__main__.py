@@ -41,6 +41,18 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, help="state directory (default: <project>/.kedro-runs)"
     )
     serve.add_argument(
+        "--cluster",
+        action="store_const",
+        const=True,
+        default=None,
+        help="serve as one of several replicas on one PostgreSQL --database",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        type=float,
+        help="cluster mode: a replica silent this long is dead (default 10)",
+    )
+    serve.add_argument(
         "--cancel-grace-seconds",
         type=float,
         help="how long a cancelled run may take before its worker is killed",

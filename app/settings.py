@@ -82,11 +82,34 @@ class Settings(BaseSettings):
     ] = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    workers: Annotated[int, Field(ge=1, le=256)] = Field(default_factory=_default_workers)
+    workers: Annotated[
+        int,
+        Field(ge=0, le=256, description="Worker processes; 0 (cluster mode only): none here."),
+    ] = Field(default_factory=_default_workers)
     database: Annotated[
         str | None,
         Field(description="SQLAlchemy URL of the run store. Default: SQLite in state_dir."),
     ] = None
+    cluster: Annotated[
+        bool,
+        Field(
+            description="Serve as one of several replicas on one PostgreSQL database: the "
+            "queue, leases and notices live in the database (see the README)."
+        ),
+    ] = False
+    lease_seconds: Annotated[
+        float,
+        Field(
+            ge=1,
+            le=3600,
+            description="Cluster mode: a replica silent this long is dead; its runs are "
+            "ended or requeued by the others.",
+        ),
+    ] = 10.0
+    heartbeat_seconds: Annotated[
+        float,
+        Field(gt=0, le=600, description="Cluster mode: how often a replica renews its lease."),
+    ] = 2.0
     state_dir: Annotated[
         Path | None,
         Field(description="Where the embedded store lives. Default: <project>/.kedro-runs."),
@@ -293,6 +316,23 @@ class Settings(BaseSettings):
         for url in self.webhook_urls:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"webhook URL {url!r} is not http(s)")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> Settings:
+        if self.cluster:
+            if not self.store_url().startswith("postgresql"):
+                raise ValueError(
+                    "cluster mode needs a PostgreSQL database (database=postgresql+psycopg://"
+                    "…): the replicas share the queue through it"
+                )
+            if self.heartbeat_seconds * 2 > self.lease_seconds:
+                raise ValueError(
+                    "heartbeat_seconds must be at most half of lease_seconds, or a live "
+                    "replica could be declared dead between two heartbeats"
+                )
+        elif self.workers == 0:
+            raise ValueError("workers=0 needs cluster mode: other replicas must run the runs")
         return self
 
     @model_validator(mode="after")

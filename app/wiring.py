@@ -12,6 +12,9 @@ from contextlib import ExitStack, asynccontextmanager
 from sqlalchemy.engine import make_url
 
 from app import faults
+from app.domain.cluster_scheduler import ClusterScheduler
+from app.domain.ledger import RunLedger
+from app.domain.ports import RunHooks
 from app.domain.redaction import environment_secrets_in, remember_secrets
 from app.domain.retention import RetentionPolicy, prune_periodically
 from app.domain.service import RunService
@@ -23,6 +26,7 @@ from app.kedro_bridge.project import (
     disable_telemetry,
 )
 from app.logging_setup import configure_service_logging
+from app.persistence.notices import PgChangeListener
 from app.persistence.store import SqlRunStore
 from app.plugins.manager import create_plugin_manager
 from app.plugins.webhooks import WebhookPlugin
@@ -50,6 +54,44 @@ def _known_secrets(settings: Settings, credentials: set[str]) -> set[str]:
     return credentials | environment_secrets_in(os.environ) | set(own) | set(settings.webhook_urls)
 
 
+def _run_service(
+    settings: Settings,
+    store: SqlRunStore,
+    inspector: KedroInspector,
+    pool: ProcessWorkerPool,
+    hooks: RunHooks,
+) -> RunService:
+    """The embedded service, or, in cluster mode, a replica of one."""
+    if not settings.cluster:
+        return RunService.local(
+            store,
+            inspector,
+            pool,
+            cancel_grace_seconds=settings.cancel_grace_seconds,
+            hooks=hooks,
+            max_queued_runs=settings.max_queued_runs,
+            default_timeout_seconds=settings.run_timeout_seconds,
+            max_timeout_seconds=settings.max_run_timeout_seconds,
+            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        )
+    ledger = RunLedger(store, hooks)
+    scheduler = ClusterScheduler(
+        ledger,
+        pool,
+        store.cluster(),
+        PgChangeListener(settings.store_url()),
+        cancel_grace_seconds=settings.cancel_grace_seconds,
+        max_queued_runs=settings.max_queued_runs,
+        default_timeout_seconds=settings.run_timeout_seconds,
+        max_timeout_seconds=settings.max_run_timeout_seconds,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    return RunService(
+        ledger, scheduler, inspector, idempotency_ttl_seconds=settings.idempotency_ttl_seconds
+    )
+
+
 @asynccontextmanager
 async def open_run_service(
     settings: Settings, plugins: list[object] | None = None
@@ -61,7 +103,9 @@ async def open_run_service(
     location = project_location(settings)
     check_location(location)
     with ExitStack() as resources:
-        store = SqlRunStore(settings.store_url())  # first: fails fast if the store is in use
+        # First: fails fast if the store is in use (by another service; in cluster mode, by
+        # a service that is not a replica).
+        store = SqlRunStore(settings.store_url(), shared=settings.cluster)
         resources.callback(store.close)
         inspector = KedroInspector(
             location,
@@ -96,17 +140,7 @@ async def open_run_service(
             webhooks.start()
             resources.callback(webhooks.stop)
             plugins.append(webhooks)
-        service = RunService.local(
-            store,
-            inspector,
-            pool,
-            cancel_grace_seconds=settings.cancel_grace_seconds,
-            hooks=create_plugin_manager(plugins),
-            max_queued_runs=settings.max_queued_runs,
-            default_timeout_seconds=settings.run_timeout_seconds,
-            max_timeout_seconds=settings.max_run_timeout_seconds,
-            idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
-        )
+        service = _run_service(settings, store, inspector, pool, create_plugin_manager(plugins))
         await service.start()
         retention = RetentionPolicy(settings.retention_days, settings.idempotency_ttl_seconds)
         pruner = asyncio.create_task(

@@ -1,0 +1,390 @@
+"""ClusterScheduler: many replicas, one queue, in the database they share.
+
+Each replica (``kedro-runs serve --cluster``) runs its own pool, or none. The database is
+the only source of truth; nothing a replica holds in memory is needed by another:
+
+- **Dispatch.** A replica with free slots runs a dispatch pass: under one database-wide
+  lock, the store hands it the queued runs (in submission order) and the active runs of
+  every replica, the unchanged conflict rule (``DispatchQueue.startable``) picks what may
+  start, and the claims commit in the same transaction. So a run never starts twice, a
+  run that reads what another writes never overlaps it, and submission order holds,
+  across replicas. Passes run after this replica's own submissions and reports, on a
+  notice that any run changed state, and at least every ``recheck_seconds``.
+- **Leases.** A replica heartbeats every ``heartbeat_seconds``; its claims are fenced on
+  its id. A replica whose heartbeat is older than ``lease_seconds`` is dead: any other
+  replica settles its active runs as lost (``policy.lost_run_writes``: failed
+  ``worker_lost``, or requeued under ``max_attempts``) and removes it. A replica that
+  finds itself declared dead kills its workers (their ends no longer apply) and joins
+  again under a new id.
+- **Cancel.** Any replica records ``cancelling``; the notice reaches the replica that
+  runs it, which also re-checks its runs' states with every heartbeat.
+- **Timeouts.** The replica running a run enforces its timeout; a queued run past its
+  timeout is failed by any replica's sweep (once per heartbeat, so up to
+  ``heartbeat_seconds`` late).
+- **Notices** (``ChangeListener``): ``r:<id>`` something was recorded for a run,
+  ``e:<id>`` it ended, ``c:<id>`` it was asked to stop, ``s`` some run changed state.
+  A lost notice costs at most ``recheck_seconds``: long polls and streams re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+from functools import partial
+
+from app.domain.admission import check_timeout, queue_full
+from app.domain.callers import Caller
+from app.domain.dispatch import DispatchQueue, QueuedRun
+from app.domain.ledger import FEED, RunLedger
+from app.domain.policy import lost_run_writes, queued_past_timeout
+from app.domain.pool_scheduler import PoolScheduler
+from app.domain.ports import (
+    AcknowledgeAttempt,
+    ChangeListener,
+    ClusterStore,
+    IdempotencyKey,
+    RunExecutor,
+    StoreWrite,
+    Transition,
+)
+from app.domain.queries import cancellable
+from app.domain.runs import (
+    ACTIVE_STATUSES,
+    EventType,
+    FailureReason,
+    Footprint,
+    Run,
+    RunSpec,
+    RunStatus,
+    utcnow,
+)
+from app.errors import ServiceUnavailable
+
+logger = logging.getLogger("kedro_runs.service")
+
+LOST_REPLICA_DETAIL = "the replica running the run stopped renewing its lease"
+
+
+class _DispatchView:
+    """One snapshot of the shared queue, as the conflict rule sees it."""
+
+    def __init__(self, queued: list[Run], active: list[Run], at: float) -> None:
+        self.queue = DispatchQueue()
+        for run in queued:
+            self.queue.enqueue(QueuedRun.of(run))
+        for run in active:
+            self.queue.mark_running(QueuedRun.of(run))
+        self.owners = {run.run_id: run.owner for run in (*queued, *active)}
+        self.queued = queued
+        self.at = at
+
+
+class ClusterScheduler(PoolScheduler):
+    """See the module docstring. Construct, ``await start()``, use, ``await stop()``."""
+
+    def __init__(
+        self,
+        ledger: RunLedger,
+        executor: RunExecutor,
+        cluster: ClusterStore,
+        listener: ChangeListener,
+        *,
+        cancel_grace_seconds: float,
+        max_queued_runs: int = 1000,
+        default_timeout_seconds: float = 24 * 3600.0,
+        max_timeout_seconds: float = 7 * 24 * 3600.0,
+        lease_seconds: float = 10.0,
+        heartbeat_seconds: float = 2.0,
+        recheck_seconds: float = 1.0,
+    ) -> None:
+        super().__init__(
+            ledger,
+            executor,
+            cancel_grace_seconds=cancel_grace_seconds,
+            default_timeout_seconds=default_timeout_seconds,
+        )
+        self._cluster = cluster
+        self._listener = listener
+        self.instance = _new_instance_id()
+        self._max_queued = max_queued_runs
+        self._max_timeout = max_timeout_seconds
+        self._default_timeout = default_timeout_seconds
+        self._lease = lease_seconds
+        self._heartbeat = heartbeat_seconds
+        self.recheck_seconds: float | None = recheck_seconds
+        self._recheck = recheck_seconds
+        self._view: _DispatchView | None = None
+        self._wanted = asyncio.Event()  # a dispatch pass is wanted
+        self._loops: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the cluster, listen for notices, start the pool and the loops. Runs other
+        replicas left active are theirs, or their lease's to end: nothing is recovered."""
+        await self._ledger.on_writer(lambda: self._cluster.join(self.instance, 0))
+        self._listener.start(self._heard)
+        await self._start_pool()
+        self._loops = [
+            asyncio.create_task(self._dispatch_loop(), name="cluster-dispatch"),
+            asyncio.create_task(self._lease_loop(), name="cluster-lease"),
+        ]
+        logger.info("joined the cluster as replica %s", self.instance)
+
+    async def stop(self, drain_seconds: float = 0.0) -> None:
+        """As the embedded stop (this replica's active runs end ``interrupted`` or are
+        requeued for another replica); then leave the cluster."""
+        try:
+            await super().stop(drain_seconds)
+        finally:
+            for loop in self._loops:
+                loop.cancel()
+            for loop in self._loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
+            self._listener.stop()
+            with contextlib.suppress(Exception):
+                await self._ledger.on_writer(lambda: self._cluster.leave(self.instance))
+
+    async def _recover_own(self, detail: str, reason: FailureReason) -> None:
+        instance = self.instance
+        mine = await self._ledger.read(lambda: self._cluster.claimed_by(instance))
+        await self._settle_lost(instance, mine, detail, reason)
+        self._active.clear()
+
+    async def _settle_lost(
+        self, instance: str, runs: list[Run], detail: str, reason: FailureReason
+    ) -> None:
+        """End or requeue ``runs``, claimed by ``instance`` whose workers are gone: only
+        while they are still active and still its."""
+        for run in runs:
+            self._ledger.track(run)
+        writes = lost_run_writes(runs, detail, reason, utcnow())
+        fenced = [replace(w, fence=instance, only_from=ACTIVE_STATUSES) for w in writes]
+        if fenced:
+            applied = await self._ledger.record(fenced)
+            logger.warning("%d run(s) of replica %s settled: %s", sum(applied), instance, detail)
+            self._wake_dispatch()
+
+    # -- accepting and cancelling ----------------------------------------------
+
+    def check_admission(self, spec: RunSpec) -> None:
+        check_timeout(spec, self._max_timeout)
+        view = self._view
+        if view is not None and len(view.queued) >= self._max_queued:
+            raise queue_full(self._max_queued, len(view.queued), max(1, self.ready_workers))
+
+    async def accept(
+        self, run: Run, key: IdempotencyKey | None, key_live_since: datetime | None
+    ) -> Run:
+        if self._draining:
+            raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
+        view = await self._fresh_view()
+        if len(view.queued) >= self._max_queued:
+            raise queue_full(self._max_queued, len(view.queued), max(1, self.ready_workers))
+        run = await self._ledger.insert(run, key=key, key_live_since=key_live_since)
+        self._view = None  # the queue changed
+        self._wake_dispatch()
+        return run
+
+    async def cancel(self, run_id: str, caller: Caller) -> None:
+        """As the embedded cancel, for a run of any replica. A queued run claimed meanwhile
+        is asked to stop instead."""
+        async with self._lock:
+            for _ in range(3):  # each retry means the run moved on meanwhile
+                run = await self._ledger.read(lambda: self._ledger.store.get_run(run_id))
+                run = cancellable(run, run_id, caller)
+                if run.status is RunStatus.CANCELLING:
+                    return
+                if run.status is RunStatus.QUEUED:
+                    cancel = Transition(
+                        run_id,
+                        RunStatus.CANCELLED,
+                        utcnow(),
+                        EventType.RUN_CANCELLED,
+                        event_data={"detail": "cancelled while queued"},
+                        only_from=frozenset({RunStatus.QUEUED}),
+                    )
+                    if (await self._ledger.record([cancel]))[0]:
+                        self._wake_dispatch()
+                        return
+                elif await self._ask_to_stop(run_id):
+                    return
+
+    def _on_timeout(self, run_id: str, limit_seconds: float) -> None:
+        """Only runs claimed here have a timer: stop one still running here."""
+        if run_id in self._active:
+            self._deadlines.stop_past_timeout(run_id, limit_seconds)
+
+    async def _fail_queued_past_timeout(self, view: _DispatchView) -> None:
+        now = utcnow()
+        late = []
+        for run in view.queued:
+            limit = run.spec.timeout_seconds or self._default_timeout
+            if run.queued_at + timedelta(seconds=limit) <= now:
+                fail = queued_past_timeout(run.run_id, limit, now)
+                late.append(replace(fail, only_from=frozenset({RunStatus.QUEUED})))
+        if late:
+            await self._ledger.record(late)
+
+    # -- what waits for what ------------------------------------------------------
+
+    async def _fresh_view(self, max_age: float | None = None) -> _DispatchView:
+        loop = asyncio.get_running_loop()
+        view = self._view
+        age = self._recheck if max_age is None else max_age
+        if view is None or loop.time() - view.at > age:
+            queued, active = await self._ledger.read(self._cluster.dispatch_state)
+            view = self._view = _DispatchView(queued, active, loop.time())
+        return view
+
+    async def waiting_for(self, run_id: str, caller: Caller) -> list[str]:
+        view = await self._fresh_view()
+        waits = view.queue.waiting_for(run_id)
+        return [r for r in waits if caller.may_see(view.owners.get(r, ""))]
+
+    async def conflicting(self, footprint: Footprint, caller: Caller) -> list[str]:
+        view = await self._fresh_view()
+        waits = view.queue.conflicting(footprint)
+        return [r for r in waits if caller.may_see(view.owners.get(r, ""))]
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._view.queued) if self._view else 0
+
+    @property
+    def waiting_on_conflicts(self) -> int:
+        return self._view.queue.blocked_count if self._view else 0
+
+    async def workers_available(self) -> int:
+        """Ready workers of every replica whose lease is current."""
+        try:
+            return await self._ledger.read(lambda: self._cluster.live_workers(self._lease))
+        except Exception as error:
+            raise ServiceUnavailable(
+                "The database cannot be reached.", retry_after_seconds=2
+            ) from error
+
+    # -- reports from this pool ----------------------------------------------------
+
+    def _fenced(self, write: StoreWrite) -> StoreWrite:
+        if isinstance(write, Transition | AcknowledgeAttempt):
+            return replace(write, fence=self.instance)
+        return write
+
+    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
+        self._wake_dispatch()  # the database is the queue: whoever is free takes it
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def _wake_dispatch(self) -> None:
+        self._wanted.set()
+
+    async def _dispatch(self) -> None:
+        """One dispatch pass for this replica's free slots. Call with the lock held."""
+        free = self._free_slots()
+        if self._draining or free <= 0:
+            return
+        instance = self.instance
+
+        def choose(queued: list[Run], active: list[Run]) -> list[Transition]:
+            view = _DispatchView(queued, active, 0.0)
+            return [
+                replace(self._claim(chosen), claim_for=instance)
+                for chosen in view.queue.startable(free)
+            ]
+
+        claimed = await self._ledger.commit(lambda: self._cluster.claim(instance, choose))
+        for run in claimed:
+            self._ledger.track(run)
+            self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
+            self._start(QueuedRun.of(run))
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wanted.wait(), self._recheck)
+            self._wanted.clear()
+            if self._draining:
+                continue
+            try:
+                async with self._lock:
+                    await self._dispatch()
+            except Exception:
+                logger.exception("dispatch pass failed; retrying")
+                await asyncio.sleep(self._recheck)
+
+    # -- leases -------------------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat)
+            try:
+                await self._renew_lease()
+                await self._take_over_dead_replicas()
+                view = await self._fresh_view(max_age=0.0)
+                await self._fail_queued_past_timeout(view)
+                await self._recheck_cancels()
+            except Exception:
+                logger.exception("lease upkeep failed; retrying")
+
+    async def _renew_lease(self) -> None:
+        instance, ready, busy = self.instance, self.ready_workers, self.busy_workers
+        alive = await self._ledger.on_writer(lambda: self._cluster.heartbeat(instance, ready, busy))
+        if alive:
+            return
+        logger.error(
+            "replica %s was declared dead (its lease expired): stopping its runs", instance
+        )
+        async with self._lock:
+            for run_id in list(self._active):
+                self._executor.kill(run_id)  # their ends are fenced: they no longer apply
+            self.instance = _new_instance_id()
+            await self._ledger.on_writer(lambda: self._cluster.join(self.instance, ready))
+
+    async def _take_over_dead_replicas(self) -> None:
+        dead = await self._ledger.read(lambda: self._cluster.expired_instances(self._lease))
+        for instance in dead:
+            if instance == self.instance:
+                continue
+            runs = await self._ledger.read(partial(self._cluster.claimed_by, instance))
+            await self._settle_lost(instance, runs, LOST_REPLICA_DETAIL, FailureReason.WORKER_LOST)
+            await self._ledger.on_writer(partial(self._cluster.leave, instance))
+
+    async def _recheck_cancels(self) -> None:
+        """A cancel whose notice was lost still reaches the run's worker."""
+        for run_id in list(self._active):
+            if run_id in self._deadlines.cancel_pending:
+                continue
+            run = await self._ledger.read(partial(self._ledger.store.get_run, run_id))
+            if run is not None and run.status is RunStatus.CANCELLING:
+                self._deadlines.request_cancel(run_id)
+
+    # -- notices ------------------------------------------------------------------------
+
+    def _heard(self, notice: str) -> None:
+        kind, _, run_id = notice.partition(":")
+        if kind == "r":
+            self._ledger.heard(run_id, ended=False)
+        elif kind == "e":
+            self._ledger.heard(run_id, ended=True)
+            self._wake_dispatch()
+        elif kind == "c":
+            if run_id in self._active and run_id not in self._deadlines.cancel_pending:
+                self._deadlines.request_cancel(run_id)
+        elif kind == "*":  # notices may have been missed: everyone reads again
+            self._view = None
+            self._ledger.wake_all()
+            self._wake_dispatch()
+        elif kind == "s":
+            self._view = None
+            self._ledger.change_signal.notify(FEED)
+            self._wake_dispatch()
+
+
+def _new_instance_id() -> str:
+    return uuid.uuid4().hex[:16]
