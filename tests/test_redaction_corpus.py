@@ -328,3 +328,13 @@ def test_redaction_stays_linear_on_hostile_input(hostile: str) -> None:
     started = time.perf_counter()
     redact(hostile, max_chars=len(hostile) * 2)
     assert time.perf_counter() - started < 2.0  # quadratic behaviour takes minutes here
+
+
+def test_a_database_user_name_in_a_url_is_masked_there_but_not_remembered() -> None:
+    from app.domain.redaction.shapes import secrets_in_text
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/runs"
+    assert "postgres" not in secrets_in_text(url)  # or "postgresql" would read "<redacted>ql"
+    assert redact(url) == f"postgresql+psycopg://{REDACTED}@127.0.0.1:5432/runs"
+    token = "https://ghp0a1b2c3d4e5f6a7b8c9@github.com/org/repo"
+    assert "ghp0a1b2c3d4e5f6a7b8c9" in secrets_in_text(token)  # a token as the user is kept

@@ -164,13 +164,20 @@ def _in_query(text: str, name_start: int) -> bool:
 def secrets_in_text(text: str) -> list[str]:
     """Every secret the shapes find in ``text``, as it is written there."""
     found = {text[start:end] for start, end in secret_spans(text)}
-    # "user:password" userinfo: the password alone is a secret too.
-    found |= {
-        userinfo.group(2).split(":", 1)[1]
-        for userinfo in _USERINFO.finditer(text)
-        if ":" in userinfo.group(2)
-    }
+    for userinfo in _USERINFO.finditer(text):
+        user = userinfo.group(2)
+        if ":" in user:  # "user:password": the password alone is a secret too
+            found.add(user.split(":", 1)[1])
+        elif not _token_like(user):
+            # A plain user name (postgresql://postgres@db): masked where it stands in a
+            # URL, but not remembered, or every "postgres" anywhere would be masked.
+            found.discard(user)
     return sorted(found)
+
+
+def _token_like(text: str) -> bool:
+    """Whether a lone userinfo may be a token (https://<token>@host), not a user name."""
+    return len(text) >= 16 and any(char.isdigit() for char in text)
 
 
 def mask_shapes(text: str, on_mask: Callable[[], None] | None = None) -> str:
