@@ -6,7 +6,9 @@ request at random."""
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -152,13 +154,22 @@ def test_a_run_is_cancelled_from_a_replica_that_does_not_run_it(
     try:
         ready = front.client.get("/readyz")
         assert ready.status_code == 200, ready.text  # another replica has a worker
-        run = front.submit(pipeline_names=["stuck"], params={"sleep_forever": {"seconds": 600}})
+        run = front.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})
         front.wait(run["run_id"], {"running"})
         response = front.client.post(f"/runs/{run['run_id']}/cancel")
         assert response.status_code == 202, response.text
         ended = front.wait(run["run_id"], timeout=30)
         assert ended["status"] == "cancelled"
-        queued = front.submit(pipeline_names=["stuck"], params={"sleep_forever": {"seconds": 600}})
+        # A run still queued past its timeout fails, whichever replica took it.
+        busy = front.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})
+        front.wait(busy["run_id"], {"running"})
+        late = front.submit(pipeline_names=["noop"], timeout_seconds=1)
+        timed_out = front.wait(late["run_id"], timeout=30)
+        assert timed_out["status"] == "failed", timed_out
+        assert timed_out["error"]["reason"] == "timeout"
+        assert front.client.post(f"/runs/{busy['run_id']}/cancel").status_code == 202
+        front.wait(busy["run_id"], timeout=30)
+        queued = front.submit(pipeline_names=["stuck"], params={"sleep_forever": 600})
         blocked = front.submit(pipeline_names=["noop"])
         front.client.post(f"/runs/{queued['run_id']}/cancel")
         front.client.post(f"/runs/{blocked['run_id']}/cancel")
@@ -302,3 +313,65 @@ def test_a_service_not_in_cluster_mode_refuses_a_database_replicas_use(
     )
     with pytest.raises(RuntimeError, match="in use"):
         loner.start(timeout=60)
+
+
+def test_a_replica_without_workers_is_not_ready_until_another_has_one(
+    project: Path, postgres_url: str
+) -> None:
+    front = replica(project, postgres_url, 0, workers=0)
+    front.start(ready=False)
+    try:
+        response = front.client.get("/readyz")
+        assert response.status_code == 503, response.text
+        assert "worker" in response.json()["detail"]
+        runner = replica(project, postgres_url, 1, workers=1).start()
+        try:
+            deadline = time.monotonic() + 30
+            while front.client.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "never ready"
+                time.sleep(0.2)
+        finally:
+            runner.stop()
+    finally:
+        front.stop()
+
+
+def test_a_replica_declared_dead_while_alive_cannot_end_what_another_took_over(
+    project: Path, postgres_url: str
+) -> None:
+    """SIGSTOP a replica past its lease: another settles its run (requeued: it may be
+    retried) and runs it again. Woken, the stale replica finds its lease gone: its own
+    worker's end of the old attempt does not apply, and it serves on under a new lease."""
+    stale = replica(project, postgres_url, 0, workers=1).start()
+    taker: ServiceProcess | None = None
+    try:
+        run = stale.submit(
+            pipeline_names=["tenant"], params={"tenant": "zombie", "delay": 4}, max_attempts=2
+        )
+        stale.wait(run["run_id"], {"running"})
+        taker = replica(project, postgres_url, 1, workers=1).start()
+        assert stale.process is not None
+        os.killpg(stale.process.pid, signal.SIGSTOP)
+        try:
+            ended = taker.wait(run["run_id"], timeout=60)
+        finally:
+            os.killpg(stale.process.pid, signal.SIGCONT)
+        assert (ended["status"], ended["attempts"]) == ("succeeded", 2)
+        time.sleep(6)  # the stale attempt's node ends meanwhile, and is reported
+        types = [event["type"] for event in taker.events(run["run_id"])]
+        assert types == [
+            "run_queued",
+            "run_started",
+            "node_started",
+            "run_requeued",
+            "run_started",
+            "node_started",
+            "node_completed",
+            "run_succeeded",
+        ]
+        again = stale.submit(pipeline_names=["noop"])
+        assert stale.wait(again["run_id"], timeout=30)["status"] == "succeeded"
+    finally:
+        if taker is not None:
+            taker.stop()
+        stale.stop()

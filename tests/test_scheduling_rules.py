@@ -251,3 +251,23 @@ def test_a_long_poll_wakes_when_the_run_ends() -> None:
             assert view.run.status is RunStatus.SUCCEEDED
 
     run(scenario)
+
+
+def test_a_long_poll_reads_again_when_a_wake_up_never_comes() -> None:
+    """With replicas, another process may end the run and its notice may be lost: a long
+    poll reads the store again every ``recheck_seconds``, not only when woken."""
+
+    async def scenario() -> None:
+        async with world() as w:
+            await w.submit("wa", "r")
+            await eventually(lambda: len(w.executor.assigned) == 1, "handed over")
+            w.service._scheduler.recheck_seconds = 0.02  # type: ignore[attr-defined]
+            poll = asyncio.create_task(w.service.get("r", wait_seconds=20, caller=ANONYMOUS))
+            await asyncio.sleep(0.01)
+            # "Another process" records the end: straight into the store, nobody told.
+            succeeded = Transition("r", RunStatus.SUCCEEDED, utcnow(), EventType.RUN_SUCCEEDED)
+            w.store.write([succeeded])
+            view = await asyncio.wait_for(poll, 5)
+            assert view.run.status is RunStatus.SUCCEEDED
+
+    run(scenario)

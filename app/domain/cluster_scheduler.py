@@ -44,6 +44,7 @@ from app.domain.policy import lost_run_writes, queued_past_timeout
 from app.domain.pool_scheduler import PoolScheduler
 from app.domain.ports import (
     AcknowledgeAttempt,
+    AppendEvent,
     ChangeListener,
     ClusterStore,
     IdempotencyKey,
@@ -183,11 +184,10 @@ class ClusterScheduler(PoolScheduler):
     ) -> Run:
         if self._draining:
             raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
-        view = await self._fresh_view()
-        if len(view.queued) >= self._max_queued:
-            raise queue_full(self._max_queued, len(view.queued), max(1, self.ready_workers))
+        queued = await self._ledger.read(self._cluster.queued_count)
+        if queued >= self._max_queued:
+            raise queue_full(self._max_queued, queued, max(1, self.ready_workers))
         run = await self._ledger.insert(run, key=key, key_live_since=key_live_since)
-        self._view = None  # the queue changed
         self._wake_dispatch()
         return run
 
@@ -272,7 +272,7 @@ class ClusterScheduler(PoolScheduler):
     # -- reports from this pool ----------------------------------------------------
 
     def _fenced(self, write: StoreWrite) -> StoreWrite:
-        if isinstance(write, Transition | AcknowledgeAttempt):
+        if isinstance(write, Transition | AcknowledgeAttempt | AppendEvent):
             return replace(write, fence=self.instance)
         return write
 

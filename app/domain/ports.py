@@ -64,6 +64,9 @@ class AppendEvent:
     at: datetime
     node: str | None = None
     data: dict[str, object] = field(default_factory=dict)
+    # Cluster mode: only while the run is still claimed by this replica (a replica
+    # declared dead does not add its stale attempt's node events to the next attempt's).
+    fence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,10 @@ class ClusterStore(Protocol):
         order, active runs of every replica) gives the claims (moves to RUNNING for
         ``instance``) to apply in the same transaction. Returns the runs whose claim
         applied, as they were before it, and the writes applied (to be announced)."""
+        ...
+
+    def queued_count(self) -> int:
+        """Runs queued, across every replica."""
         ...
 
     def dispatch_state(self) -> tuple[list[Run], list[Run]]:

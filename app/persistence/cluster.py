@@ -85,6 +85,11 @@ class SqlClusterStore:
         with self._engine.connect() as connection:
             return int(connection.scalar(query) or 0)
 
+    def queued_count(self) -> int:
+        query = select(func.count()).where(runs.c.status == str(RunStatus.QUEUED))
+        with self._engine.connect() as connection:
+            return int(connection.scalar(query) or 0)
+
     def dispatch_state(self) -> tuple[list[Run], list[Run]]:
         with self._engine.connect() as connection:
             return _dispatch_state(connection)

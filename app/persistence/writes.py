@@ -125,11 +125,15 @@ def append_events(connection: Connection, events: Sequence[AppendEvent]) -> bool
     ``runs.last_event_seq`` in this transaction. The run row stays locked until commit,
     so a run's events become visible in seq order, whichever process writes them: a
     reader that asks for ``seq > last`` never skips one that commits later. False if the
-    run is not stored."""
+    run is not stored (or, for fenced events, no longer claimed by their replica)."""
     run_id = events[0].run_id
+    match = runs.c.run_id == run_id
+    fences = {event.fence for event in events if event.fence is not None}
+    if fences:
+        match = and_(match, runs.c.claimed_by.in_(fences))
     last = connection.execute(
         update(runs)
-        .where(runs.c.run_id == run_id)
+        .where(match)
         .values(last_event_seq=runs.c.last_event_seq + len(events))
         .returning(runs.c.last_event_seq)
     ).scalar_one_or_none()
