@@ -29,7 +29,7 @@ written some of them already.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app.domain import reports
@@ -130,20 +130,26 @@ def unacknowledged_attempt_is_given_back(move: Transition, attempt: Attempt) -> 
     never received it, so nothing was saved under it) and so in the same place."""
     if not attempt.found_active or attempt.acknowledged:
         return None
-    return Transition(
-        move.run_id,
-        RunStatus.QUEUED,
-        move.at,
-        EventType.RUN_REQUEUED,
-        event_data={
-            "attempt": attempt.attempts,
-            "max_attempts": attempt.max_attempts,
-            "reason": NOT_HANDED_OVER,
-            "message": "no worker had taken the run; the attempt does not count",
-            "next_save_version": attempt.current_save_version,
-        },
+    message = "no worker had taken the run; the attempt does not count"
+    requeue = _requeue(move, attempt, NOT_HANDED_OVER, message)
+    return replace(
+        requeue,
+        event_data={**requeue.event_data, "next_save_version": attempt.current_save_version},
         save_version=attempt.attempt_save_version,
         attempt_given_back=True,
+    )
+
+
+def _requeue(move: Transition, attempt: Attempt, reason: str, message: str) -> Transition:
+    """Back to the queue: the requeue's event says which attempt ended, and why."""
+    data: dict[str, object] = {
+        "attempt": attempt.attempts,
+        "max_attempts": attempt.max_attempts,
+        "reason": reason,
+        "message": message,
+    }
+    return Transition(
+        move.run_id, RunStatus.QUEUED, move.at, EventType.RUN_REQUEUED, event_data=data
     )
 
 
@@ -175,19 +181,8 @@ def retry_lost_attempt(move: Transition, attempt: Attempt) -> Transition:
     if move.target is not RunStatus.FAILED or not lost or attempt.attempts >= attempt.max_attempts:
         return move
     assert move.error is not None
-    return Transition(
-        move.run_id,
-        RunStatus.QUEUED,
-        move.at,
-        EventType.RUN_REQUEUED,
-        event_data={
-            "attempt": attempt.attempts,
-            "max_attempts": attempt.max_attempts,
-            "reason": str(move.error.reason),
-            "message": move.error.message,
-        },
-        new_save_version=True,
-    )
+    requeue = _requeue(move, attempt, str(move.error.reason), move.error.message)
+    return replace(requeue, new_save_version=True)
 
 
 def write_for_report(
