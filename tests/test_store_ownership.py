@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.errors import StartupRefused
-from app.persistence.ownership import StoreInUse
+from app.persistence.ownership import OWNER_LOCK, StoreInUse
 from app.persistence.store import SqlRunStore
 
 IN_USE = "in use by another kedro-runs process"
@@ -66,31 +66,34 @@ def test_a_sqlite_store_cannot_be_shared(tmp_path: Path) -> None:
     assert not (tmp_path / "runs.db").exists()  # refused before anything was made
 
 
-def _sessions(url: str) -> int:
-    """Connections to the database at ``url`` other than this probe's."""
+def _holders(url: str) -> list[str]:
+    """The modes in which sessions hold the owner lock of the database at ``url``."""
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    high, low = (OWNER_LOCK >> 32) & 0xFFFFFFFF, OWNER_LOCK & 0xFFFFFFFF
     with psycopg.connect(conninfo) as probe:
-        row = probe.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
+        rows = probe.execute(
+            "SELECT mode FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = %s AND objid = %s AND objsubid = 1",
+            (high, low),
+        ).fetchall()
+    return sorted(str(row[0]) for row in rows)
 
 
 def test_a_postgresql_store_has_one_owner_in_embedded_mode(postgres_url: str) -> None:
     owner = SqlRunStore(postgres_url)
-    before = _sessions(postgres_url)
+    assert _holders(postgres_url) == ["ExclusiveLock"]
     with pytest.raises(StoreInUse, match=f"{IN_USE}; stop it or pass another --database"):
         SqlRunStore(postgres_url)
-    assert _sessions(postgres_url) == before  # the refused one left nothing open
+    assert _holders(postgres_url) == ["ExclusiveLock"]  # the owner's, still
     owner.close()
-    assert _sessions(postgres_url) == 0  # closing gives up the lock with its connection
+    assert _holders(postgres_url) == []  # given up by the time close returns
     SqlRunStore(postgres_url).close()  # free again once the owner closed it
 
 
 def test_replicas_share_a_store_that_no_embedded_service_may_join(postgres_url: str) -> None:
     replicas = [SqlRunStore(postgres_url, shared=True) for _ in range(2)]
+    assert _holders(postgres_url) == ["ShareLock", "ShareLock"]
     with pytest.raises(StoreInUse, match=f"{IN_USE} \\(cluster replicas share it"):
         SqlRunStore(postgres_url)
     for replica in replicas:

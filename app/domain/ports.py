@@ -119,8 +119,8 @@ class RunStore(Protocol):
     """Durable runs and events. Methods block; callers keep them off the event loop.
 
     Every method may be called from any thread, and several stores (processes) may write
-    to one database at once: what the store numbers (event seqs, save versions) it
-    allocates in the database, in the transaction that uses it.
+    to one database at once: what the store numbers (event seqs, save versions, state
+    change ids) it allocates in the database, in the transaction that uses it.
     """
 
     def insert_run(

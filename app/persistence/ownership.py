@@ -100,8 +100,15 @@ def _hold_postgres_store(url: str, *, shared: bool) -> Callable[[], None]:
         raise
 
     def give_up() -> None:
-        holder.close()
-        engine.dispose()
+        # Unlocked before the connection closes: the server ends a closed session a
+        # moment later, and a new owner must not find the lock still held then.
+        release = func.pg_advisory_unlock_shared if shared else func.pg_advisory_unlock
+        try:
+            holder.execute(select(release(OWNER_LOCK)))
+            holder.commit()
+        finally:
+            holder.close()
+            engine.dispose()
 
     return give_up
 
