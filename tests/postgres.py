@@ -6,8 +6,10 @@ Where the server comes from, first that works:
    databases on);
 2. a server already listening on 127.0.0.1:5432 with trust authentication, as user
    ``postgres`` or ``root``;
-3. a throwaway server made with this machine's ``initdb`` and ``pg_ctl``: trust auth on
-   a free loopback port, no fsync, stopped at the end of the session.
+3. a throwaway server made with this machine's ``initdb`` and ``pg_ctl`` (on PATH, or in
+   Debian's /usr/lib/postgresql/<version>/bin; on a Debian machine without them, run as
+   root, Debian's ``postgresql`` package is installed first): trust auth on a free
+   loopback port, no fsync, stopped at the end of the session.
 
 ``find_server`` returns None, with the reasons, only when none of them can be had.
 """
@@ -149,6 +151,42 @@ def no_server_outcome(reasons: list[str], environ: dict[str, str]) -> tuple[str,
     return message, environ.get("CI", "").lower() == "true"
 
 
+def postgres_binaries() -> tuple[str, str] | None:
+    """``initdb`` and ``pg_ctl``: on PATH, else the newest of Debian's versioned
+    directories (its packages keep them off PATH)."""
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    for directory in [None, *map(str, debian)]:
+        initdb, pg_ctl = (
+            shutil.which("initdb", path=directory),
+            shutil.which("pg_ctl", path=directory),
+        )
+        if initdb is not None and pg_ctl is not None:
+            return initdb, pg_ctl
+    return None
+
+
+def install_postgresql() -> None:
+    """Install Debian's PostgreSQL (a fresh machine has none). Raises ThrowawayUnavailable
+    where that cannot be done: not root, or not Debian's apt."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise ThrowawayUnavailable("no initdb/pg_ctl, and no root apt-get to install them")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
+    ):
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=900, check=False, env=environment
+        )
+        if done.returncode != 0:
+            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+            raise ThrowawayUnavailable(f"{' '.join(command[:2])} failed: {tail}")
+
+
 class ThrowawayUnavailable(Exception):
     """This machine cannot start a PostgreSQL server for the tests (no binaries, ...)."""
 
@@ -163,6 +201,7 @@ class ThrowawayServer:
     directory: Path
     port: int
     run_as: str | None
+    pg_ctl: str
 
     @property
     def data(self) -> Path:
@@ -185,9 +224,13 @@ class ThrowawayServer:
 
         Its files go in a new directory under the system's temporary directory, not
         under pytest's: those are private to root, and the server runs as ``postgres``."""
-        initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-        if initdb is None or pg_ctl is None:
-            raise ThrowawayUnavailable("initdb and pg_ctl are not on PATH")
+        binaries = postgres_binaries()
+        if binaries is None:
+            install_postgresql()
+            binaries = postgres_binaries()
+        if binaries is None:
+            raise ThrowawayUnavailable("initdb and pg_ctl are not on this machine")
+        initdb, pg_ctl = binaries
         run_as = THROWAWAY_USER if os.geteuid() == 0 else None
         directory = Path(tempfile.mkdtemp(prefix="kr-postgres-"))
         if run_as is not None:
@@ -198,7 +241,7 @@ class ThrowawayServer:
                 raise ThrowawayUnavailable(f"running as root and no {run_as!r} user") from error
             os.chown(directory, account.pw_uid, account.pw_gid)
             directory.chmod(0o700)
-        server = cls(directory, free_port(), run_as)
+        server = cls(directory, free_port(), run_as, pg_ctl)
         try:
             init = ["-D", str(server.data), "-A", "trust", "-U", THROWAWAY_USER, "--no-sync"]
             server._run([initdb, *init, "-E", "UTF8", "--locale", "C"])
@@ -234,8 +277,7 @@ class ThrowawayServer:
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its files."""
-        pg_ctl = shutil.which("pg_ctl")
-        if pg_ctl is not None and (self.data / "postmaster.pid").exists():
+        if (self.data / "postmaster.pid").exists():
             with contextlib.suppress(ThrowawayUnavailable):
-                self._run([pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"])
+                self._run([self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(self.directory, ignore_errors=True)
