@@ -42,6 +42,7 @@ T = TypeVar("T")
 
 ANY_RUN_ENDED = "*ended"  # change-signal key: some run reached a terminal state
 FEED = "feed"  # change_signal's key
+_FORGET_AFTER_SECONDS = 30.0
 
 
 def logs_key(run_id: str) -> str:
@@ -148,6 +149,12 @@ class RunLedger:
         self.event_signal.notify(run_id)
         self.event_signal.notify(logs_key(run_id))
         if ended:
+            # Tracked when accepted here but ended elsewhere, it would stay for good. Not
+            # now: the notice of an end recorded here may come before this process has
+            # announced it (hooks are told the run's pipelines from the book).
+            asyncio.get_running_loop().call_later(_FORGET_AFTER_SECONDS, self._book.forget, run_id)
+            for listener in self._finish_listeners:
+                listener(run_id)
             self.finish_waiters.wake(run_id)
             self.event_signal.notify(ANY_RUN_ENDED)
 
