@@ -5,6 +5,7 @@ project inspector with fixed plans. Never fakes of Kedro: only of our own ports.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,6 +26,9 @@ from app.domain.ports import (
     Transition,
 )
 from app.domain.retention import PruneCounts
+from app.domain.runs import (
+    ACTIVE_STATUSES as ACTIVE,
+)
 from app.domain.runs import (
     TERMINAL_STATUSES,
     EventType,
@@ -333,3 +337,145 @@ class RecordingHooks:
 
     def event_recorded(self, run_id: str, event_type: str, at: datetime, node: str | None) -> None:
         self.calls.append(("event_recorded", run_id, event_type))
+
+
+class FencedRunStore(InMemoryRunStore):
+    """The in-memory store with the cluster's fences: which replica claimed each run, and
+    writes fenced on a replica applying only while it still holds the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claimed_by: dict[str, str | None] = {}
+
+    def _apply(self, write: StoreWrite) -> bool:
+        fence = getattr(write, "fence", None)
+        if fence is not None and self.claimed_by.get(write.run_id) != fence:
+            return False
+        applied = super()._apply(write)
+        if applied and isinstance(write, Transition):
+            if write.target is RunStatus.RUNNING:
+                self.claimed_by[write.run_id] = write.claim_for
+            elif write.target is RunStatus.QUEUED:
+                self.claimed_by[write.run_id] = None
+        return applied
+
+
+class InMemoryCluster:
+    """The ClusterStore port in memory, over a FencedRunStore: leases on one clock
+    (``time.monotonic``, standing in for the database's), claims under one lock and only
+    under a current lease, take-overs in one step. ``unreachable`` replicas (or all, with
+    ``down``) get the error a lost database connection gives."""
+
+    def __init__(self, store: FencedRunStore) -> None:
+        self.store = store
+        self.heartbeats: dict[str, float] = {}
+        self.unreachable: set[str] = set()
+        self.down = False
+        self._lock = threading.Lock()
+
+    def _reach(self, instance: str | None = None) -> None:
+        if self.down or instance in self.unreachable:
+            raise ConnectionError("the database cannot be reached")
+
+    def _current(self, instance: str, lease_seconds: float) -> bool:
+        beat = self.heartbeats.get(instance)
+        return beat is not None and beat >= time.monotonic() - lease_seconds
+
+    def join(self, instance: str, ready_workers: int) -> None:
+        self._reach(instance)
+        self.heartbeats.setdefault(instance, time.monotonic())
+
+    def heartbeat(self, instance: str, ready_workers: int, busy: int) -> bool:
+        self._reach(instance)
+        if instance not in self.heartbeats:
+            return False
+        self.heartbeats[instance] = time.monotonic()
+        return True
+
+    def leave(self, instance: str) -> None:
+        self._reach(instance)
+        self.heartbeats.pop(instance, None)
+
+    def expired_instances(self, lease_seconds: float) -> list[str]:
+        self._reach()
+        return [i for i in list(self.heartbeats) if not self._current(i, lease_seconds)]
+
+    def claimed_by(self, instance: str) -> list[Run]:
+        self._reach(instance)
+        return [
+            run
+            for run in self.store.runs.values()
+            if self.store.claimed_by.get(run.run_id) == instance and run.status in ACTIVE
+        ]
+
+    def live_workers(self, lease_seconds: float) -> int:
+        self._reach()
+        return len([i for i in self.heartbeats if self._current(i, lease_seconds)])
+
+    def queued_count(self) -> int:
+        self._reach()
+        return sum(1 for run in self.store.runs.values() if run.status is RunStatus.QUEUED)
+
+    def dispatch_state(self) -> tuple[list[Run], list[Run]]:
+        self._reach()
+        found = list(self.store.runs.values())
+        queued = [run for run in found if run.status is RunStatus.QUEUED]
+        active = [run for run in found if run.status in ACTIVE]
+        return sorted(queued, key=lambda run: run.current_save_version), active
+
+    def claim(
+        self,
+        instance: str,
+        lease_seconds: float,
+        choose: Callable[[list[Run], list[Run]], list[Transition]],
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        self._reach(instance)
+        with self._lock:
+            if not self._current(instance, lease_seconds):
+                return [], []
+            queued, active = self.dispatch_state()
+            before = {run.run_id: run for run in queued}
+            moves = [move for move in choose(queued, active) if move.claim_for == instance]
+            done = self.store.write(moves)
+            claimed = [m for m, ok in zip(moves, done, strict=True) if ok]
+            return [before[move.run_id] for move in claimed], list(claimed)
+
+    def take_over(
+        self, instance: str, lease_seconds: float, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        self._reach()
+        with self._lock:
+            if instance not in self.heartbeats or self._current(instance, lease_seconds):
+                return [], []
+            del self.heartbeats[instance]
+            return self._settle(
+                lambda run: self.store.claimed_by.get(run.run_id) == instance, settle
+            )
+
+    def settle_orphans(
+        self, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        self._reach()
+        with self._lock:
+            return self._settle(
+                lambda run: self.store.claimed_by.get(run.run_id) not in self.heartbeats, settle
+            )
+
+    def _settle(
+        self, which: Callable[[Run], bool], settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        found = [run for run in self.store.runs.values() if run.status in ACTIVE and which(run)]
+        moves = settle(found)
+        done = self.store.write(moves)
+        return found, [m for m, ok in zip(moves, done, strict=True) if ok]
+
+
+class SilentListener:
+    """The ChangeListener port, hearing nothing: notices are lost, so what the cluster
+    scheduler does without them (its re-checks) is what is tested."""
+
+    def start(self, deliver: Callable[[str], None]) -> None:
+        self.deliver = deliver
+
+    def stop(self) -> None:
+        pass

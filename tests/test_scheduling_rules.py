@@ -43,13 +43,14 @@ class World:
         self.executor.report(reports.RunSucceeded(run_id, utcnow()))
 
 
-async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Let the supervisor work until ``check()`` holds (bounded: 500 turns of the loop)."""
-    for _ in range(500):
-        if check():
-            return
+async def eventually(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    """Let the scheduler work until ``check()`` holds (bounded: ``seconds``; a loaded
+    machine may need them, an unloaded one takes milliseconds)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened: {what}")
         await asyncio.sleep(0.002)
-    raise AssertionError(f"never happened: {what}")
 
 
 @asynccontextmanager

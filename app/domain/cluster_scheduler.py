@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -43,8 +44,6 @@ from app.domain.ledger import FEED, RunLedger
 from app.domain.policy import lost_run_writes, queued_past_timeout
 from app.domain.pool_scheduler import PoolScheduler
 from app.domain.ports import (
-    AcknowledgeAttempt,
-    AppendEvent,
     ChangeListener,
     ClusterStore,
     IdempotencyKey,
@@ -68,6 +67,9 @@ from app.errors import ServiceUnavailable
 logger = logging.getLogger("kedro_runs.service")
 
 LOST_REPLICA_DETAIL = "the replica running the run stopped renewing its lease"
+ORPHAN_DETAIL = "no replica held the run (its service stopped or crashed while it was active)"
+STRAY_DETAIL = "the replica running the run lost track of its worker"
+FENCE_AT = 0.8  # of a lease not renewed: stop this replica's runs before others take them
 
 
 class _DispatchView:
@@ -119,6 +121,10 @@ class ClusterScheduler(PoolScheduler):
         self.recheck_seconds: float | None = recheck_seconds
         self._recheck = recheck_seconds
         self._view: _DispatchView | None = None
+        self._view_stale = False  # a notice said the queue changed
+        self._refresh: asyncio.Task[_DispatchView] | None = None  # one read for all askers
+        self._renewed_at = 0.0  # loop time of the last heartbeat that reached the store
+        self._healthy_since: float | None = None  # renewing without a gap since
         self._wanted = asyncio.Event()  # a dispatch pass is wanted
         self._loops: list[asyncio.Task[None]] = []
 
@@ -128,7 +134,14 @@ class ClusterScheduler(PoolScheduler):
         """Join the cluster, listen for notices, start the pool and the loops. Runs other
         replicas left active are theirs, or their lease's to end: nothing is recovered."""
         await self._ledger.on_writer(lambda: self._cluster.join(self.instance, 0))
-        self._listener.start(self._heard)
+        loop = asyncio.get_running_loop()
+        self._renewed_at = loop.time()
+
+        def hear(notice: str) -> None:  # on the listener's thread
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._heard, notice)
+
+        await loop.run_in_executor(None, self._listener.start, hear)
         await self._start_pool()
         self._loops = [
             asyncio.create_task(self._dispatch_loop(), name="cluster-dispatch"),
@@ -139,17 +152,22 @@ class ClusterScheduler(PoolScheduler):
     async def stop(self, drain_seconds: float = 0.0) -> None:
         """As the embedded stop (this replica's active runs end ``interrupted`` or are
         requeued for another replica); then leave the cluster."""
+        recovered = False
         try:
             await super().stop(drain_seconds)
+            recovered = True
         finally:
             for loop in self._loops:
                 loop.cancel()
             for loop in self._loops:
                 with contextlib.suppress(asyncio.CancelledError):
                     await loop
-            self._listener.stop()
-            with contextlib.suppress(Exception):
-                await self._ledger.on_writer(lambda: self._cluster.leave(self.instance))
+            await asyncio.get_running_loop().run_in_executor(None, self._listener.stop)
+            # Leave only with every run of this replica settled; otherwise its lease
+            # lapses and another replica settles them.
+            if recovered:
+                with contextlib.suppress(Exception):
+                    await self._ledger.on_writer(lambda: self._cluster.leave(self.instance))
 
     async def _recover_own(self, detail: str, reason: FailureReason) -> None:
         instance = self.instance
@@ -234,13 +252,29 @@ class ClusterScheduler(PoolScheduler):
     # -- what waits for what ------------------------------------------------------
 
     async def _fresh_view(self, max_age: float | None = None) -> _DispatchView:
+        """The shared queue as of at most ``max_age`` (default ``recheck_seconds``) ago, or
+        since the last notice that it changed; concurrent askers share one read."""
         loop = asyncio.get_running_loop()
         view = self._view
         age = self._recheck if max_age is None else max_age
-        if view is None or loop.time() - view.at > age:
-            queued, active = await self._ledger.read(self._cluster.dispatch_state)
-            view = self._view = _DispatchView(queued, active, loop.time())
+        if view is not None and not self._view_stale and loop.time() - view.at <= age:
+            return view
+        if self._refresh is None:
+            self._view_stale = False
+            self._refresh = loop.create_task(self._read_view())
+            self._refresh.add_done_callback(self._refreshed)
+        return await asyncio.shield(self._refresh)
+
+    async def _read_view(self) -> _DispatchView:
+        queued, active = await self._ledger.read(self._cluster.dispatch_state)
+        view = _DispatchView(queued, active, asyncio.get_running_loop().time())
+        self._view = view  # the gauges show the last one read, not nothing
         return view
+
+    def _refreshed(self, task: asyncio.Task[_DispatchView]) -> None:
+        self._refresh = None
+        if not task.cancelled():
+            task.exception()  # retrieved: each asker has it raised in turn
 
     async def waiting_for(self, run_id: str, caller: Caller) -> list[str]:
         view = await self._fresh_view()
@@ -272,11 +306,9 @@ class ClusterScheduler(PoolScheduler):
     # -- reports from this pool ----------------------------------------------------
 
     def _fenced(self, write: StoreWrite) -> StoreWrite:
-        if isinstance(write, Transition | AcknowledgeAttempt | AppendEvent):
-            return replace(write, fence=self.instance)
-        return write
+        return replace(write, fence=self.instance)
 
-    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
+    def _requeued(self, queued: QueuedRun, save_version: str | None) -> None:
         self._wake_dispatch()  # the database is the queue: whoever is free takes it
 
     # -- dispatch -------------------------------------------------------------------
@@ -298,7 +330,9 @@ class ClusterScheduler(PoolScheduler):
                 for chosen in view.queue.startable(free)
             ]
 
-        claimed = await self._ledger.commit(lambda: self._cluster.claim(instance, choose))
+        claimed = await self._ledger.commit(
+            lambda: self._cluster.claim(instance, self._lease, choose)
+        )
         for run in claimed:
             self._ledger.track(run)
             self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
@@ -325,7 +359,15 @@ class ClusterScheduler(PoolScheduler):
             await asyncio.sleep(self._heartbeat)
             try:
                 await self._renew_lease()
-                await self._take_over_dead_replicas()
+            except Exception:
+                logger.exception("could not renew the lease; retrying")
+                self._healthy_since = None
+                self._fence_if_lapsing()
+                continue
+            try:
+                await self._reconcile_own_claims()
+                if self._healthy_for_a_lease():
+                    await self._take_over_dead_replicas()
                 view = await self._fresh_view(max_age=0.0)
                 await self._fail_queued_past_timeout(view)
                 await self._recheck_cancels()
@@ -333,27 +375,95 @@ class ClusterScheduler(PoolScheduler):
                 logger.exception("lease upkeep failed; retrying")
 
     async def _renew_lease(self) -> None:
+        """Heartbeat (on a reader thread: never queued behind this replica's writes). A
+        replica told it was declared dead stops its runs and joins again."""
         instance, ready, busy = self.instance, self.ready_workers, self.busy_workers
-        alive = await self._ledger.on_writer(lambda: self._cluster.heartbeat(instance, ready, busy))
+        alive = await self._ledger.read(lambda: self._cluster.heartbeat(instance, ready, busy))
+        loop = asyncio.get_running_loop()
+        self._renewed_at = loop.time()
         if alive:
+            if self._healthy_since is None:
+                self._healthy_since = loop.time()
             return
         logger.error(
             "replica %s was declared dead (its lease expired): stopping its runs", instance
         )
         async with self._lock:
-            for run_id in list(self._active):
-                self._executor.kill(run_id)  # their ends are fenced: they no longer apply
+            self._stop_all_runs()
             self.instance = _new_instance_id()
-            await self._ledger.on_writer(lambda: self._cluster.join(self.instance, ready))
+            self._healthy_since = None
+            await self._ledger.read(lambda: self._cluster.join(self.instance, ready))
+
+    def _fence_if_lapsing(self) -> None:
+        """Near the end of a lease this replica could not renew, its runs are about to be
+        taken over by the others: stop them first, so none runs twice at once."""
+        if not self._active or asyncio.get_running_loop().time() - self._renewed_at < (
+            self._lease * FENCE_AT
+        ):
+            return
+        logger.error(
+            "replica %s could not renew its lease for %.0fs: stopping its %d run(s) before "
+            "another replica takes them over",
+            self.instance,
+            asyncio.get_running_loop().time() - self._renewed_at,
+            len(self._active),
+        )
+        self._stop_all_runs()
+
+    def _stop_all_runs(self) -> None:
+        for run_id in list(self._active):
+            self._executor.kill(run_id)  # their ends are fenced: they no longer apply
+
+    def _healthy_for_a_lease(self) -> bool:
+        """Only a replica that has renewed its own lease for a whole lease period takes
+        others over: after an outage of the database, every lease looks lapsed at once,
+        and the others must get their chance to renew first."""
+        since = self._healthy_since
+        return since is not None and asyncio.get_running_loop().time() - since >= self._lease
 
     async def _take_over_dead_replicas(self) -> None:
         dead = await self._ledger.read(lambda: self._cluster.expired_instances(self._lease))
         for instance in dead:
-            if instance == self.instance:
-                continue
-            runs = await self._ledger.read(partial(self._cluster.claimed_by, instance))
-            await self._settle_lost(instance, runs, LOST_REPLICA_DETAIL, FailureReason.WORKER_LOST)
-            await self._ledger.on_writer(partial(self._cluster.leave, instance))
+            if instance != self.instance:
+                await self._settle(
+                    partial(self._cluster.take_over, instance, self._lease),
+                    LOST_REPLICA_DETAIL,
+                    FailureReason.WORKER_LOST,
+                )
+        await self._settle(self._cluster.settle_orphans, ORPHAN_DETAIL, FailureReason.WORKER_LOST)
+
+    async def _settle(
+        self,
+        take: Callable[
+            [Callable[[list[Run]], list[Transition]]], tuple[list[Run], list[StoreWrite]]
+        ],
+        detail: str,
+        reason: FailureReason,
+    ) -> None:
+        """Settle, in the store's transaction ``take``, the runs it finds with no worker."""
+
+        def settle(runs: list[Run]) -> list[Transition]:
+            return lost_run_writes(runs, detail, reason, utcnow())
+
+        runs = await self._ledger.commit(lambda: take(settle), prepare=self._track_all)
+        if runs:
+            logger.warning("%d run(s) settled: %s", len(runs), detail)
+            self._wake_dispatch()
+
+    def _track_all(self, runs: list[Run]) -> None:
+        for run in runs:
+            self._ledger.track(run)  # so hooks are told their pipelines when they end
+
+    async def _reconcile_own_claims(self) -> None:
+        """Runs the store says this replica holds, but its pool does not run (an end that
+        did not apply: the run had been asked to stop by another replica meanwhile, say),
+        are settled as lost, so none stays active for good."""
+        async with self._lock:
+            instance = self.instance
+            mine = await self._ledger.read(lambda: self._cluster.claimed_by(instance))
+            strays = [run for run in mine if run.run_id not in self._active]
+            if strays:
+                await self._settle_lost(instance, strays, STRAY_DETAIL, FailureReason.WORKER_LOST)
 
     async def _recheck_cancels(self) -> None:
         """A cancel whose notice was lost still reaches the run's worker."""
@@ -377,11 +487,11 @@ class ClusterScheduler(PoolScheduler):
             if run_id in self._active and run_id not in self._deadlines.cancel_pending:
                 self._deadlines.request_cancel(run_id)
         elif kind == "*":  # notices may have been missed: everyone reads again
-            self._view = None
+            self._view_stale = True
             self._ledger.wake_all()
             self._wake_dispatch()
         elif kind == "s":
-            self._view = None
+            self._view_stale = True
             self._ledger.change_signal.notify(FEED)
             self._wake_dispatch()
 

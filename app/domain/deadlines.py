@@ -57,6 +57,9 @@ class Deadlines:
         ``queued_at``; at once if it already has (a run recovered after a restart)."""
         timeout = timeout_seconds or self._default_timeout
         remaining = queued_at + timedelta(seconds=timeout) - utcnow()
+        earlier = self._timeout_timers.pop(run_id, None)
+        if earlier is not None:  # armed again (a retry claimed here): one timer a run
+            earlier.cancel()
         self._timeout_timers[run_id] = asyncio.get_running_loop().call_later(
             max(0.0, remaining.total_seconds()), self._time_out, run_id, timeout
         )

@@ -135,10 +135,17 @@ class RunLedger:
                 self._announce(write)
         return applied
 
-    async def commit(self, call: Callable[[], tuple[T, list[StoreWrite]]]) -> T:
+    async def commit(
+        self,
+        call: Callable[[], tuple[T, list[StoreWrite]]],
+        prepare: Callable[[T], None] | None = None,
+    ) -> T:
         """Run ``call`` (a store transaction that returns its result and the writes it
-        applied) on the writer thread, then announce those writes."""
+        applied) on the writer thread, then ``prepare(result)``, then announce the
+        writes."""
         result, applied = await self.on_writer(call)
+        if prepare is not None:
+            prepare(result)
         for write in applied:
             self._announce(write)
         return result

@@ -88,8 +88,9 @@ class PoolScheduler:
         """End (or requeue) the runs this process's pool had, its workers being gone."""
         raise NotImplementedError
 
-    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
-        """``queued``'s lost attempt was recorded as a requeue, under ``save_version``."""
+    def _requeued(self, queued: QueuedRun, save_version: str | None) -> None:
+        """``queued``'s lost attempt was recorded as a requeue, under ``save_version``
+        (None: the store gave it one that could not be read back yet)."""
         raise NotImplementedError
 
     def _on_timeout(self, run_id: str, limit_seconds: float) -> None:
@@ -233,7 +234,13 @@ class PoolScheduler:
         if not run_ids:
             return {}
         store = self._ledger.store
-        stored = await self._ledger.read(lambda: [store.get_run(run_id) for run_id in run_ids])
+        try:
+            stored = await self._ledger.read(lambda: [store.get_run(r) for r in run_ids])
+        except Exception:
+            # The batch is committed: it must not be applied again. Each requeued run is
+            # read back later instead (``_requeued`` with no save version).
+            logger.exception("could not read back the save versions of requeued runs")
+            return {}
         return {run.run_id: run.current_save_version for run in stored if run is not None}
 
     def _fenced(self, write: StoreWrite) -> StoreWrite:
@@ -272,7 +279,10 @@ class PoolScheduler:
         active = self._active.pop(move.run_id, None)
         self._deadlines.attempt_ended(move.run_id)
         if move.target is RunStatus.QUEUED and applied and active is not None:
-            self._requeued(active, save_version or move.save_version or active.save_version)
+            if move.new_save_version:
+                self._requeued(active, save_version)  # None: not read back yet
+            else:
+                self._requeued(active, move.save_version or active.save_version)
             logger.warning("run %s lost; requeued", move.run_id, extra={"run_id": move.run_id})
 
     def _not_recordable(self, run_id: str, error: Exception) -> None:

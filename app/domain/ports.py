@@ -83,12 +83,14 @@ class AppendLogs:
     run_id: str
     lines: tuple[LogLine, ...]
     dropped: int = 0
+    fence: str | None = None  # as AppendEvent's
 
 
 @dataclass(frozen=True)
 class RecordOutputs:
     run_id: str
     outputs: dict[str, object]  # {"saved": [...], "free": [...]}
+    fence: str | None = None  # as AppendEvent's
 
 
 StoreWrite = Transition | AppendEvent | AppendLogs | RecordOutputs | AcknowledgeAttempt
@@ -371,12 +373,29 @@ class ClusterStore(Protocol):
         ...
 
     def claim(
-        self, instance: str, choose: Callable[[list[Run], list[Run]], list[Transition]]
+        self,
+        instance: str,
+        lease_seconds: float,
+        choose: Callable[[list[Run], list[Run]], list[Transition]],
     ) -> tuple[list[Run], list[StoreWrite]]:
-        """Under the dispatch lock: ``choose(queued, active)`` (queued runs in dispatch
-        order, active runs of every replica) gives the claims (moves to RUNNING for
-        ``instance``) to apply in the same transaction. Returns the runs whose claim
-        applied, as they were before it, and the writes applied (to be announced)."""
+        """Under the dispatch lock, and only while ``instance``'s lease is current:
+        ``choose(queued, active)`` (queued runs in dispatch order, active runs of every
+        replica) gives the claims (moves to RUNNING for ``instance``) to apply in the same
+        transaction. Returns the runs whose claim applied, as they were before it, and the
+        writes applied (to be announced)."""
+        ...
+
+    def take_over(
+        self, instance: str, lease_seconds: float, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        """In one transaction: remove ``instance`` if its lease has lapsed, and apply
+        ``settle(its active runs)``; nothing if it renewed meanwhile."""
+        ...
+
+    def settle_orphans(
+        self, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        """Apply ``settle`` to the active runs no member replica holds."""
         ...
 
     def queued_count(self) -> int:
@@ -390,7 +409,8 @@ class ClusterStore(Protocol):
 
 class ChangeListener(Protocol):
     """Tells this process what other processes recorded: ``start(deliver)`` calls
-    ``deliver(notice)`` on the event loop for each notice (see ``cluster_scheduler``)."""
+    ``deliver(notice)`` on a thread of its own for each notice (see
+    ``cluster_scheduler``). ``start`` and ``stop`` block."""
 
     def start(self, deliver: Callable[[str], None]) -> None: ...
 

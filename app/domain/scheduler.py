@@ -203,8 +203,29 @@ class LocalScheduler(PoolScheduler):
     def waiting_on_conflicts(self) -> int:
         return self._queue.blocked_count
 
-    def _requeued(self, queued: QueuedRun, save_version: str) -> None:
-        self._queue.enqueue(replace(queued, save_version=save_version))
+    def _requeued(self, queued: QueuedRun, save_version: str | None) -> None:
+        if save_version is not None:
+            self._queue.enqueue(replace(queued, save_version=save_version))
+            return
+        task = asyncio.get_running_loop().create_task(self._enqueue_when_read(queued.run_id))
+        self._timeouts.add(task)  # kept until done, like the timeout tasks
+        task.add_done_callback(self._timeouts.discard)
+
+    async def _enqueue_when_read(self, run_id: str) -> None:
+        """Queue a requeued run as the store has it, once it can be read."""
+        store = self._ledger.store
+        while not self.stopping:
+            try:
+                run = await self._ledger.read(lambda: store.get_run(run_id))
+            except Exception:
+                await asyncio.sleep(1.0)
+                continue
+            async with self._lock:
+                if run is not None and run.status is RunStatus.QUEUED:
+                    if not self._queue.is_queued(run_id):
+                        self._queue.enqueue(QueuedRun.of(run))
+                    await self._dispatch()
+            return
 
     def _attempt_ended(
         self, move: Transition, applied: bool, save_version: str | None = None

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.domain.ports import AppendEvent, AppendLogs, StoreWrite, Transition
 from app.domain.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunStatus
+from app.persistence.counters import lock_counters
 from app.persistence.notices import CHANNEL
 from app.persistence.rows import run_from_row
 from app.persistence.tables import instances, runs
@@ -64,6 +76,51 @@ class SqlClusterStore:
         with self._engine.begin() as connection:
             connection.execute(delete(instances).where(instances.c.instance_id == instance))
 
+    def take_over(
+        self, instance: str, lease_seconds: float, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        """In one transaction: remove ``instance`` if its lease has lapsed (else do nothing)
+        and apply ``settle(its active runs)``. Returns the runs and the writes applied."""
+        with self._engine.begin() as connection:
+            gone = connection.execute(
+                delete(instances)
+                .where(and_(instances.c.instance_id == instance, _lease_expired(lease_seconds)))
+                .returning(instances.c.instance_id)
+            ).first()
+            if gone is None:
+                return [], []  # it renewed meanwhile, or another replica took it over
+            return self._settle(connection, runs.c.claimed_by == instance, settle)
+
+    def settle_orphans(
+        self, settle: Callable[[list[Run]], list[Transition]]
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        """Settle active runs no replica holds: claimed by none (an embedded service's,
+        left by a crash) or by a replica that is no longer a member."""
+        members = select(instances.c.instance_id)
+        orphaned = or_(runs.c.claimed_by.is_(None), runs.c.claimed_by.not_in(members))
+        with self._engine.begin() as connection:
+            return self._settle(connection, orphaned, settle)
+
+    @staticmethod
+    def _settle(
+        connection: Connection,
+        which: ColumnElement[bool],
+        settle: Callable[[list[Run]], list[Transition]],
+    ) -> tuple[list[Run], list[StoreWrite]]:
+        lock_counters(connection)  # writers lock the counters, then runs: the same order
+        rows = connection.execute(
+            select(runs)
+            .where(and_(which, runs.c.status.in_(_ACTIVE)))
+            .order_by(runs.c.run_id)
+            .with_for_update()
+        ).all()
+        found = [run_from_row(row) for row in rows]
+        moves = settle(found)
+        done = apply_writes(connection, moves)
+        applied: list[StoreWrite] = [m for m, ok in zip(moves, done, strict=True) if ok]
+        send_notices(connection, applied)
+        return found, applied
+
     def expired_instances(self, lease_seconds: float) -> list[str]:
         query = select(instances.c.instance_id).where(_lease_expired(lease_seconds))
         with self._engine.connect() as connection:
@@ -95,12 +152,25 @@ class SqlClusterStore:
             return _dispatch_state(connection)
 
     def claim(
-        self, instance: str, choose: Callable[[list[Run], list[Run]], list[Transition]]
+        self,
+        instance: str,
+        lease_seconds: float,
+        choose: Callable[[list[Run], list[Run]], list[Transition]],
     ) -> tuple[list[Run], list[StoreWrite]]:
         with self._engine.begin() as connection:
             # Serialises passes: each sees every claim committed before it, so two
             # replicas never both start runs that conflict, or overtake an earlier one.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK})
+            # Only under a current lease, held (FOR SHARE) until commit: a replica taken
+            # over meanwhile claims nothing, and one taken over after this waits for it,
+            # then settles what it claimed (see take_over).
+            current = connection.execute(
+                select(instances.c.instance_id)
+                .where(and_(instances.c.instance_id == instance, ~_lease_expired(lease_seconds)))
+                .with_for_update(read=True)
+            ).first()
+            if current is None:
+                return [], []
             queued, active = _dispatch_state(connection)
             before = {run.run_id: run for run in queued}
             moves = [move for move in choose(queued, active) if move.claim_for == instance]

@@ -17,13 +17,20 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
 
+IDLE_IN_TRANSACTION_MS = 15_000
+
+
 def open_engine(url: str, *, writer: bool) -> Engine:
     """An engine for ``url``. SQLite files get WAL, a busy timeout and foreign keys;
     their directory is created. A ``writer`` engine takes SQLite's write lock when a
     transaction begins; readers never do, so in WAL mode they never wait for writers."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # A transaction left open (its process paused, say, holding the counters' row
+        # lock every writer takes) is ended by the server rather than blocking every
+        # writer of every replica until that process wakes.
+        idle = f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": idle})
     database = sqlite_file(url)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)

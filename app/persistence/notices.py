@@ -10,7 +10,6 @@ re-checks; after a reconnect every waiter is told to re-read (notice ``*``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -30,8 +29,9 @@ def libpq_url(url: str) -> str:
 
 
 class PgChangeListener:
-    """``start(deliver)``: ``deliver(payload)`` is called on the event loop for each
-    notice on ``CHANNEL``, and with ``"*"`` after the connection was lost and is back."""
+    """``start(deliver)``: ``deliver(payload)`` is called on the listener's own thread for
+    each notice on ``CHANNEL``, and with ``"*"`` after the connection was lost and is
+    back. ``start`` waits (up to 10 s) until it listens; ``start`` and ``stop`` block."""
 
     def __init__(self, url: str) -> None:
         self._url = libpq_url(url)
@@ -40,14 +40,8 @@ class PgChangeListener:
         self._connected = threading.Event()
 
     def start(self, deliver: Callable[[str], None]) -> None:
-        loop = asyncio.get_running_loop()
-
-        def hand_over(payload: str) -> None:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(deliver, payload)
-
         self._thread = threading.Thread(
-            target=self._listen, args=(hand_over,), name="pg-listener", daemon=True
+            target=self._listen, args=(deliver,), name="pg-listener", daemon=True
         )
         self._thread.start()
         self._connected.wait(10)  # notices sent after start are heard (when it could connect)
@@ -71,7 +65,7 @@ class PgChangeListener:
                     while not self._stopping.is_set():
                         for notice in conn.notifies(timeout=0.5):
                             hand_over(notice.payload)
-            except psycopg.Error as error:
+            except Exception as error:  # anything: the thread must not end while wanted
                 self._connected.set()  # start() waits no longer: readers re-check anyway
                 delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 if failures == 0:

@@ -81,6 +81,8 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
     if isinstance(write, AppendEvent):
         return append_events(connection, [write])
     if isinstance(write, AppendLogs):
+        if not _still_held(connection, write.run_id, write.fence):
+            return False
         _append_logs(connection, write)
         return True
     if isinstance(write, AcknowledgeAttempt):
@@ -93,12 +95,13 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
         )
         return bool(result.rowcount == 1)
     if isinstance(write, RecordOutputs):
-        connection.execute(
-            update(runs)
-            .where(runs.c.run_id == write.run_id)
-            .values(outputs=storable_json(write.outputs))
+        match = runs.c.run_id == write.run_id
+        if write.fence is not None:
+            match = and_(match, runs.c.claimed_by == write.fence)
+        result = connection.execute(
+            update(runs).where(match).values(outputs=storable_json(write.outputs))
         )
-        return True
+        return write.fence is None or bool(result.rowcount == 1)
     moved = _transition(connection, write)
     if moved is None:
         return False
@@ -106,6 +109,16 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
     append_events(connection, [AppendEvent(write.run_id, write.event, write.at, None, data)])
     record_state_change(connection, write.run_id, write.target, write.at, owner)
     return True
+
+
+def _still_held(connection: Connection, run_id: str, fence: str | None) -> bool:
+    """Whether a write fenced on ``fence`` may apply: the run is still claimed by it."""
+    if fence is None:
+        return True
+    held = connection.scalar(
+        select(runs.c.run_id).where(and_(runs.c.run_id == run_id, runs.c.claimed_by == fence))
+    )
+    return held is not None
 
 
 def record_state_change(
