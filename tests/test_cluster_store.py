@@ -129,6 +129,6 @@ def test_a_transaction_left_open_is_ended_by_the_server(
     """A replica paused inside a transaction would hold the counters' row lock that every
     writer takes: the store's sessions ask the server to end such a transaction."""
     store, _ = shared
-    with store._writer.connect() as connection:  # noqa: SLF001 - the store's own engine
+    with store._writer.connect() as connection:
         setting = connection.scalar(text("SHOW idle_in_transaction_session_timeout"))
     assert setting == "15s"
