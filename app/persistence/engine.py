@@ -16,7 +16,6 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 
-
 IDLE_IN_TRANSACTION_MS = 15_000
 
 
