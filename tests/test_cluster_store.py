@@ -10,7 +10,14 @@ import pytest
 from sqlalchemy import text
 
 from app.domain.policy import lost_run_writes
-from app.domain.ports import AcknowledgeAttempt, Transition
+from app.domain.ports import (
+    AcknowledgeAttempt,
+    AppendEvent,
+    AppendLogs,
+    RecordOutputs,
+    Transition,
+)
+from app.domain.reports import LogLine
 from app.domain.runs import EventType, FailureReason, Footprint, Run, RunSpec, RunStatus, utcnow
 from app.persistence.cluster import SqlClusterStore
 from app.persistence.store import SqlRunStore
@@ -102,9 +109,18 @@ def test_a_take_over_settles_a_lapsed_replica_once_and_never_a_renewed_one(
     assert {store.get_run(r).status for r in ("r1", "r2")} == {RunStatus.FAILED}  # type: ignore[union-attr]
     assert cluster.take_over("a", LEASE, _settle) == ([], [])  # gone: once only
     assert cluster.heartbeat("a", 1, 0) is False  # and it learns it was declared dead
-    # Its late writes no longer apply.
-    late = Transition("r1", RunStatus.SUCCEEDED, utcnow(), EventType.RUN_SUCCEEDED, fence="a")
-    assert store.write([late]) == [False]
+    # Its late writes no longer apply: not its end, nor events, logs or outputs of a run
+    # that has ended (still marked as claimed by it).
+    at = utcnow()
+    late = [
+        Transition("r1", RunStatus.SUCCEEDED, at, EventType.RUN_SUCCEEDED, fence="a"),
+        AppendEvent("r1", EventType.NODE_COMPLETED, at, "n", fence="a"),
+        AppendLogs("r1", (LogLine(at, "INFO", "x", "n", "late"),), fence="a"),
+        RecordOutputs("r1", {"saved": [], "free": []}, fence="a"),
+    ]
+    assert store.write(late) == [False] * 4
+    assert [event.type for event in store.list_events("r1", 0, 100)][-1] is EventType.RUN_FAILED
+    assert store.list_logs("r1", 0, 0, 100) == ([], 0)
 
 
 def test_the_orphan_sweep_settles_active_runs_no_member_holds(

@@ -4,6 +4,8 @@ PostgreSQL an advisory lock held for the store's life."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -105,3 +107,65 @@ def test_replicas_share_a_store_that_no_embedded_service_may_join(postgres_url: 
     finally:
         embedded.close()
     SqlRunStore(postgres_url, shared=True).close()
+
+
+def _owner_pids(url: str) -> list[int]:
+    """The backends holding the owner lock."""
+    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = %s AND objid = %s",
+            ((OWNER_LOCK >> 32) & 0xFFFFFFFF, OWNER_LOCK & 0xFFFFFFFF),
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _terminate(url: str, pids: list[int]) -> None:
+    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        for pid in pids:
+            connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def _eventually(check: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_an_owner_lock_lost_with_its_session_is_taken_again(postgres_url: str) -> None:
+    store = SqlRunStore(postgres_url)
+    try:
+        (first,) = _owner_pids(postgres_url)
+        _terminate(postgres_url, [first])  # a restart, a failover, a proxy: the lock goes
+        assert _eventually(lambda: len(_owner_pids(postgres_url)) == 1)
+        assert _owner_pids(postgres_url) != [first]
+        with pytest.raises(StoreInUse):
+            SqlRunStore(postgres_url)
+    finally:
+        store.close()
+    assert _owner_pids(postgres_url) == []
+
+
+def test_a_service_whose_lost_owner_lock_was_taken_by_another_stops(
+    project: Path, postgres_url: str
+) -> None:
+    from conftest import ServiceProcess
+
+    service = ServiceProcess(project, env={"KEDRO_RUNS_DATABASE": postgres_url}).start()
+    try:
+        _terminate(postgres_url, _owner_pids(postgres_url))
+        intruder = SqlRunStore(postgres_url)  # takes the lock in the gap
+        try:
+            assert service.process is not None
+            service.process.wait(timeout=30)  # it stops by itself
+            assert "owner lock was lost and taken" in service.log_path.read_text()
+        finally:
+            intruder.close()
+    finally:
+        service.stop()

@@ -11,7 +11,12 @@ lock held by a connection ends with it: a crashed owner frees its store at once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
+import os
+import signal
+import threading
 from collections.abc import Callable
 from typing import IO
 
@@ -23,6 +28,9 @@ from app.errors import StartupRefused
 from app.persistence.engine import advisory_key, sqlite_file
 
 OWNER_LOCK = advisory_key("owner")
+WATCH_SECONDS = 2.0  # how often the owner lock's connection is checked
+
+logger = logging.getLogger("kedro_runs.store")
 
 
 class StoreInUse(StartupRefused):
@@ -80,37 +88,99 @@ def lock_sqlite_store(url: str) -> IO[bytes] | None:
 
 
 def _hold_postgres_store(url: str, *, shared: bool) -> Callable[[], None]:
-    # Its own engine without a pool: the holding connection is never lent to a query,
-    # recycled or reset, and closing it ends the session, which frees the lock.
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        holder = engine.connect()
-    except BaseException:
-        engine.dispose()
-        raise
-    try:
-        attempt = func.pg_try_advisory_lock_shared if shared else func.pg_try_advisory_lock
-        taken = bool(holder.scalar(select(attempt(OWNER_LOCK))))
-        holder.commit()  # a session lock: it outlives this transaction
-        if not taken:
-            raise StoreInUse(_refusal(holder, url, shared=shared))
-    except BaseException:
-        holder.close()
-        engine.dispose()
-        raise
+    holder = _LockHolder(url, shared=shared)
+    holder.take()
+    holder.watch()
+    return holder.give_up
 
-    def give_up() -> None:
-        # Unlocked before the connection closes: the server ends a closed session a
-        # moment later, and a new owner must not find the lock still held then.
-        release = func.pg_advisory_unlock_shared if shared else func.pg_advisory_unlock
+
+class _LockHolder:
+    """The owner lock on a connection of its own, watched: a session the server ended
+    (a restart, a failover, a proxy cutting idle connections, ``pg_terminate_backend``)
+    takes the lock with it, and a second service could then start beside this one. The
+    watch notices within ``WATCH_SECONDS``, takes the lock again on a new connection, and
+    if another service has it by then, stops this one (SIGTERM to itself): two owners
+    would fail each other's runs and break the conflict rule."""
+
+    def __init__(self, url: str, *, shared: bool) -> None:
+        self._url = url
+        self._shared = shared
+        # Its own engine without a pool: the holding connection is never lent to a
+        # query, recycled or reset, and closing it ends the session, which frees the lock.
+        self._engine = create_engine(url, poolclass=NullPool)
+        self._connection: Connection | None = None
+        self._guard = threading.Lock()
+        self._closed = threading.Event()
+
+    def take(self) -> None:
+        """Take the lock on a new connection. Raises StoreInUse if another owner has it."""
+        connection = self._engine.connect()
         try:
-            holder.execute(select(release(OWNER_LOCK)))
-            holder.commit()
-        finally:
-            holder.close()
-            engine.dispose()
+            attempt = (
+                func.pg_try_advisory_lock_shared if self._shared else func.pg_try_advisory_lock
+            )
+            taken = bool(connection.scalar(select(attempt(OWNER_LOCK))))
+            connection.commit()  # a session lock: it outlives this transaction
+            if not taken:
+                raise StoreInUse(_refusal(connection, self._url, shared=self._shared))
+        except BaseException:
+            connection.close()
+            if self._connection is None:
+                self._engine.dispose()
+            raise
+        self._connection = connection
 
-    return give_up
+    def watch(self) -> None:
+        threading.Thread(target=self._watch, name="store-owner-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._closed.wait(WATCH_SECONDS):
+            with self._guard:
+                if self._closed.is_set() or self._still_held():
+                    continue
+                try:
+                    self.take()
+                except StoreInUse as error:
+                    logger.critical(
+                        "the store's owner lock was lost and taken: %s; stopping", error
+                    )
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                except Exception as error:  # the database is away: try again soon
+                    logger.warning("the store's owner lock was lost (%s); retrying", error)
+                    continue
+                logger.warning("the store's owner lock was lost with its connection; taken again")
+
+    def _still_held(self) -> bool:
+        connection = self._connection
+        if connection is None:
+            return False
+        try:
+            connection.scalar(select(1))
+            connection.commit()
+            return True
+        except Exception:
+            with contextlib.suppress(Exception):
+                connection.close()
+            self._connection = None
+            return False
+
+    def give_up(self) -> None:
+        """Unlock before the connection closes: the server ends a closed session a moment
+        later, and a new owner must not find the lock still held then."""
+        self._closed.set()
+        with self._guard:
+            connection, self._connection = self._connection, None
+            release = func.pg_advisory_unlock_shared if self._shared else func.pg_advisory_unlock
+            try:
+                if connection is not None:
+                    with contextlib.suppress(Exception):  # a dead session holds nothing
+                        connection.execute(select(release(OWNER_LOCK)))
+                        connection.commit()
+            finally:
+                if connection is not None:
+                    connection.close()
+                self._engine.dispose()
 
 
 def _refusal(holder: Connection, url: str, *, shared: bool) -> str:

@@ -19,7 +19,7 @@ from app.domain.ports import (
     StoreWrite,
     Transition,
 )
-from app.domain.runs import TERMINAL_STATUSES, RunStatus, sources_of
+from app.domain.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStatus, sources_of
 from app.persistence.counters import (
     keep_ahead_of,
     lock_counters,
@@ -29,6 +29,8 @@ from app.persistence.counters import (
 from app.persistence.engine import takes_row_locks
 from app.persistence.storable import storable_json, storable_optional, storable_text
 from app.persistence.tables import run_events, run_logs, runs, state_changes
+
+_ACTIVE = [str(status) for status in ACTIVE_STATUSES]
 
 
 def apply_writes(connection: Connection, writes: Sequence[StoreWrite]) -> list[bool]:
@@ -97,7 +99,7 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
     if isinstance(write, RecordOutputs):
         match = runs.c.run_id == write.run_id
         if write.fence is not None:
-            match = and_(match, runs.c.claimed_by == write.fence)
+            match = and_(match, runs.c.claimed_by == write.fence, runs.c.status.in_(_ACTIVE))
         result = connection.execute(
             update(runs).where(match).values(outputs=storable_json(write.outputs))
         )
@@ -112,11 +114,14 @@ def apply_write(connection: Connection, write: StoreWrite) -> bool:
 
 
 def _still_held(connection: Connection, run_id: str, fence: str | None) -> bool:
-    """Whether a write fenced on ``fence`` may apply: the run is still claimed by it."""
+    """Whether a write fenced on ``fence`` may apply: the run is still active and still
+    claimed by it (a run that ended takes nothing more from a replica)."""
     if fence is None:
         return True
     held = connection.scalar(
-        select(runs.c.run_id).where(and_(runs.c.run_id == run_id, runs.c.claimed_by == fence))
+        select(runs.c.run_id).where(
+            and_(runs.c.run_id == run_id, runs.c.claimed_by == fence, runs.c.status.in_(_ACTIVE))
+        )
     )
     return held is not None
 
@@ -143,7 +148,7 @@ def append_events(connection: Connection, events: Sequence[AppendEvent]) -> bool
     match = runs.c.run_id == run_id
     fences = {event.fence for event in events if event.fence is not None}
     if fences:
-        match = and_(match, runs.c.claimed_by.in_(fences))
+        match = and_(match, runs.c.claimed_by.in_(fences), runs.c.status.in_(_ACTIVE))
     last = connection.execute(
         update(runs)
         .where(match)
