@@ -173,6 +173,9 @@ class PoolScheduler:
         return self._executor.ready_workers
 
     async def workers_available(self) -> int:
+        """This pool's ready workers, once the store answers (a ready service that cannot
+        reach its store would take requests it can only refuse)."""
+        await self._ledger.read(self._ledger.store.last_change_id)
         return self._executor.ready_workers
 
     @property

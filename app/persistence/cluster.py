@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from app.domain.ports import AppendEvent, AppendLogs, StoreWrite, Transition
 from app.domain.runs import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunStatus
 from app.persistence.counters import lock_counters
+from app.persistence.failures import unavailable_is_retry_later
 from app.persistence.notices import CHANNEL
 from app.persistence.rows import run_from_row
 from app.persistence.tables import instances, runs
@@ -43,6 +44,7 @@ def _lease_expired(lease_seconds: float) -> ColumnElement[bool]:
     return expired
 
 
+@unavailable_is_retry_later
 class SqlClusterStore:
     """See ``app.domain.ports.ClusterStore``. Shares the run store's engine and writes."""
 

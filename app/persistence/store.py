@@ -9,17 +9,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.exc import OperationalError
 
 from app.domain.ports import IdempotencyKey, RunPage, StoredLogLine, StoreWrite
 from app.domain.reports import LogLine
 from app.domain.retention import PruneCounts
 from app.domain.runs import EventType, Run, RunEvent, RunStatus
 from app.domain.signals import StateChange
-from app.errors import ServiceUnavailable, StorageFull
 from app.persistence import inserts, pruning
 from app.persistence.cluster import SqlClusterStore, send_notices
-from app.persistence.engine import is_sqlite, is_storage_full, open_engine
+from app.persistence.engine import is_sqlite, open_engine
+from app.persistence.failures import (
+    raise_retry_later,
+    unavailable_is_retry_later,
+)
 from app.persistence.migrations import upgrade
 from app.persistence.ownership import take_ownership
 from app.persistence.rows import run_from_row
@@ -35,9 +37,8 @@ from app.persistence.tables import (
 )
 from app.persistence.writes import apply_writes
 
-STORAGE_FULL_RETRY_SECONDS = 30
 
-
+@unavailable_is_retry_later
 class SqlRunStore:
     """Runs and their events in a SQL database. See ``app.domain.ports.RunStore``."""
 
@@ -258,19 +259,3 @@ class SqlRunStore:
             retried = connection.scalar(select(func.max(runs.c.attempt_save_version)))
         issued = [str(version) for version in (first, retried) if version is not None]
         return max(issued) if issued else None
-
-
-def raise_retry_later(error: BaseException) -> None:
-    """The transaction rolled back. What may pass by itself is told to the caller as
-    ServiceUnavailable: a full disk (StorageFull), and a store that is locked past the
-    busy timeout or unreachable (OperationalError: the database, not the data written)."""
-    if is_storage_full(error):
-        raise StorageFull(
-            "The run store's disk is full; nothing was stored. Retry later.",
-            retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
-        ) from error
-    if isinstance(error, OperationalError):
-        raise ServiceUnavailable(
-            "The run store is unavailable; nothing was stored. Retry later.",
-            retry_after_seconds=STORAGE_FULL_RETRY_SECONDS,
-        ) from error
