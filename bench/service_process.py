@@ -27,6 +27,8 @@ from support import free_port, process_group  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, always
 ACTIVE = ("queued", "running", "cancelling")
+# Start-up INFO lines are expected (Kedro logs before the level is applied); these not.
+NOTEWORTHY = ("WARNING", "ERROR", "CRITICAL", "Traceback")
 
 
 class Service:
@@ -70,6 +72,14 @@ class Service:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    def noteworthy_log_lines(self) -> list[str]:
+        """The log's warning and error lines (and tracebacks), so far."""
+        try:
+            log = self.log_path.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in log.splitlines() if any(word in line for word in NOTEWORTHY)]
 
     def environment(self) -> dict[str, str]:
         """The environment the service runs with."""
