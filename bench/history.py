@@ -1,43 +1,57 @@
-"""What a long history costs: request latencies on a fresh store and on one holding many
-runs, measured against the real service.
+"""What a long history costs: request latencies on a fresh store against those on one
+holding many runs, measured through the real service.
 
-For one store (SQLite or PostgreSQL, embedded mode): start the service on it, warm up,
-measure; stop it; fill the store by direct SQL (``bulk_fill``) up to ``history_runs``
-runs; start it again, warm up, measure the same. Measured, one client at a time:
+For one database kind (SQLite or PostgreSQL, embedded mode) there are two stores. The
+full one is made by the service (it migrates it and runs ``WARMUP_RUNS`` real runs, the
+template of the copies), then filled by direct SQL (``bulk_fill``) up to
+``history_runs`` runs. Then a service on each store runs at once and one client sends
+the same request to each in turn, so both see the same machine load (this machine is
+shared: load moves more than the difference measured). Measured:
 
 - ``POST /runs`` (noop): the POST's round trip; the client then waits for the run to end
   (not timed), so no queue builds up;
 - ``GET /runs?limit=50``: the newest page;
 - the same ``DEEP_PAGES`` pages deep (the cursor ``next`` would be after following it
-  that many times, read from the store), on a store that deep;
+  that many times, read from the store), on the full store only;
 - the last full page (the 50 oldest runs).
 
-A page that does not hold 50 runs counts as an error. Each sample loop is bounded in
-count and in time.
+The fresh store's reads come after its POSTs (topped up to two full pages when the time
+bound cut them short), so its pages are full: a page that does not hold 50 runs counts
+as an error. Each loop is bounded in count and in time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from bulk_fill import count_runs, fill_store, page_cursor, store_bytes
-from common import (
-    PER_RUN_TIMEOUT_S,
-    RUN_BODY,
-    ErrorTally,
-    LatencyStats,
-    poll_until_terminal,
-)
+from common import PER_RUN_TIMEOUT_S, RUN_BODY, ErrorTally, LatencyStats, poll_until_terminal
 from service_process import Service, running_services
 
 PAGE = 50
 DEEP_PAGES = 1000
 WARMUP_RUNS = 10
+
+
+@dataclass(frozen=True)
+class StoreSite:
+    """Where one store lives: the project copy its service serves, and the store's URL."""
+
+    project: Path
+    url: str
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return {"KEDRO_RUNS_DATABASE": self.url}
+
+    def service(self, workers: int, name: str) -> Service:
+        return Service(self.project, workers, self.project.parent / f"{name}.log", env=self.env)
 
 
 @dataclass(frozen=True)
@@ -61,12 +75,12 @@ class HistoryResult:
     full: StoreFigures
     inserted: int
     fill_s: float
+    fill_bytes: int  # what the fill added on disk
 
     @property
     def bytes_per_run(self) -> float:
         """Bytes on disk per run the fill added."""
-        added = self.full.store_bytes - self.fresh.store_bytes
-        return added / self.inserted if self.inserted else math.nan
+        return self.fill_bytes / self.inserted if self.inserted else math.nan
 
 
 @dataclass(frozen=True)
@@ -79,101 +93,149 @@ class HistoryPlan:
 
 
 def measure_history(
-    backend: str,
-    project: Path,
-    url: str,
-    env: Mapping[str, str],
-    plan: HistoryPlan,
-    say: Callable[[str], None],
+    backend: str, fresh: StoreSite, full: StoreSite, plan: HistoryPlan, say: Callable[[str], None]
 ) -> HistoryResult:
-    """Both stores' figures for the store at ``url`` (which the service at ``project``
-    with ``env`` uses); ``say`` reports progress."""
-    say(f"  {backend}: fresh store")
-    fresh = _measure_service(project, url, env, plan, f"{backend}-fresh")
-    say(f"  {backend}: filling the store to {plan.history_runs:,} runs by direct SQL")
-    filled = fill_store(url, plan.history_runs)
-    say(f"  {backend}: {filled.inserted:,} runs inserted in {filled.seconds:.1f} s; full store")
-    full = _measure_service(project, url, env, plan, f"{backend}-full")
-    return HistoryResult(backend, fresh, full, filled.inserted, filled.seconds)
-
-
-def _measure_service(
-    project: Path, url: str, env: Mapping[str, str], plan: HistoryPlan, name: str
-) -> StoreFigures:
-    service = Service(project, plan.workers, project.parent / f"{name}.log", env=env)
-    errors = ErrorTally()
-    with running_services([service], plan.start_timeout), service.client(timeout=60) as client:
-        _submit_and_wait(client, WARMUP_RUNS, plan.seconds, errors, [])
-        post: list[float] = []
-        _submit_and_wait(client, plan.samples, plan.seconds, errors, post)
-        stored = count_runs(url)
-        deep = (
-            page_cursor(url, DEEP_PAGES * PAGE - 1) if stored >= (DEEP_PAGES + 1) * PAGE else None
-        )
-        last = page_cursor(url, stored - PAGE - 1) if stored > PAGE else None
-        first_page = _get_pages(client, None, plan, errors)
-        deep_page = _get_pages(client, deep, plan, errors) if deep else LatencyStats.of([])
-        last_page = _get_pages(client, last, plan, errors) if last else LatencyStats.of([])
-    return StoreFigures(
-        stored,
-        LatencyStats.of(post),
-        first_page,
-        deep_page,
-        last_page,
-        errors.counts,
-        store_bytes(url),
-        service.noteworthy_log_lines(),
+    """The figures of ``fresh`` against those of ``full`` once filled; ``say`` reports
+    progress."""
+    say(f"  {backend}: the service makes the store to fill, and {WARMUP_RUNS} runs in it")
+    seeder = full.service(plan.workers, f"{backend}-seed")
+    with running_services([seeder], plan.start_timeout), seeder.client(timeout=60) as client:
+        _submit_and_wait(client, WARMUP_RUNS, plan.seconds, ErrorTally())
+    empty_bytes = store_bytes(full.url)
+    say(f"  {backend}: filling it to {plan.history_runs:,} runs by direct SQL")
+    filled = fill_store(full.url, plan.history_runs)
+    fill_bytes = store_bytes(full.url) - empty_bytes
+    say(f"  {backend}: {filled.inserted:,} runs in {filled.seconds:.1f} s; measuring both stores")
+    fresh_figures, full_figures = _measure_pair(backend, (fresh, full), plan)
+    return HistoryResult(
+        backend, fresh_figures, full_figures, filled.inserted, filled.seconds, fill_bytes
     )
 
 
-def _submit_and_wait(
-    client: httpx.Client, runs: int, seconds: float, errors: ErrorTally, round_trips: list[float]
-) -> None:
-    """Submit ``runs`` noop runs one by one, each after the previous one ended; appends
-    each POST's round trip (s)."""
-    deadline = time.monotonic() + seconds
-    for _ in range(runs):
+def _measure_pair(
+    backend: str, sites: tuple[StoreSite, StoreSite], plan: HistoryPlan
+) -> tuple[StoreFigures, StoreFigures]:
+    """Serve both stores at once and measure them request by request, in turn."""
+    services = [
+        site.service(plan.workers, f"{backend}-{name}")
+        for site, name in zip(sites, ("fresh", "full"), strict=True)
+    ]
+    errors = [ErrorTally(), ErrorTally()]
+    with running_services(services, plan.start_timeout), contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(service.client(timeout=60)) for service in services]
+        pairs = list(zip(clients, errors, strict=True))
+        for client, tally in pairs:
+            _submit_and_wait(client, WARMUP_RUNS, plan.seconds, tally)
+        posts = _alternate([_post_once(client, tally) for client, tally in pairs], plan)
+        for (client, tally), site in zip(pairs, sites, strict=True):
+            # Enough runs for two full pages, however few POSTs the time bound allowed.
+            missing = 2 * PAGE + 1 - count_runs(site.url)
+            _submit_and_wait(client, missing, plan.seconds, tally)
+        stored = [count_runs(site.url) for site in sites]
+        firsts = _alternate([_get_once(client, None, tally) for client, tally in pairs], plan)
+        deep_enough = stored[1] >= (DEEP_PAGES + 1) * PAGE
+        deep = (
+            _alternate([_get_once(clients[1], _cursor(sites[1], DEEP_PAGES), errors[1])], plan)[0]
+            if deep_enough
+            else LatencyStats.of([])
+        )
+        lasts = _alternate(
+            [
+                _get_once(client, _cursor(site, count // PAGE - 1), tally)
+                for (client, tally), site, count in zip(pairs, sites, stored, strict=True)
+            ],
+            plan,
+        )
+    figures = [
+        StoreFigures(
+            stored[index],
+            posts[index],
+            firsts[index],
+            deep if index == 1 else LatencyStats.of([]),
+            lasts[index],
+            errors[index].counts,
+            store_bytes(sites[index].url),
+            services[index].noteworthy_log_lines(),
+        )
+        for index in (0, 1)
+    ]
+    return figures[0], figures[1]
+
+
+def _cursor(site: StoreSite, pages: int) -> str | None:
+    """The cursor after ``pages`` full pages (what following ``next`` that often gives);
+    None for no page (the newest page)."""
+    return page_cursor(site.url, pages * PAGE - 1) if pages > 0 else None
+
+
+Sample = Callable[[], float | None]  # one timed request: its round trip (s), None if failed
+
+
+def _alternate(samplers: Sequence[Sample], plan: HistoryPlan) -> list[LatencyStats]:
+    """Each sampler in turn, ``plan.samples`` times (at most ``plan.seconds``)."""
+    taken: list[list[float]] = [[] for _ in samplers]
+    deadline = time.monotonic() + plan.seconds
+    for _ in range(plan.samples):
         if time.monotonic() >= deadline:
             break
+        for index, sample in enumerate(samplers):
+            elapsed = sample()
+            if elapsed is not None:
+                taken[index].append(elapsed)
+    return [LatencyStats.of(values) for values in taken]
+
+
+def _post_once(client: httpx.Client, errors: ErrorTally) -> Sample:
+    """Submit a noop run (timed), then wait for it to end (not timed)."""
+
+    def sample() -> float | None:
         started = time.perf_counter()
         try:
             response = client.post("/runs", json=RUN_BODY)
             elapsed = time.perf_counter() - started
             if response.status_code != 202:
                 errors.add(f"POST HTTP {response.status_code}")
-                continue
-            round_trips.append(elapsed)
+                return None
             run = poll_until_terminal(
                 client, response.json()["run_id"], 0.0, time.monotonic() + PER_RUN_TIMEOUT_S
             )
         except httpx.HTTPError as error:
             errors.add(type(error).__name__)
-            continue
+            return None
         if run is None or run["status"] != "succeeded":
             errors.add("run timeout" if run is None else f"run {run['status']}")
+        return elapsed
+
+    return sample
 
 
-def _get_pages(
-    client: httpx.Client, cursor: str | None, plan: HistoryPlan, errors: ErrorTally
-) -> LatencyStats:
-    """``plan.samples`` reads of the page after ``cursor`` (the newest without one)."""
+def _get_once(client: httpx.Client, cursor: str | None, errors: ErrorTally) -> Sample:
+    """Read the page after ``cursor`` (the newest without one); it must be full."""
     params: dict[str, str | int] = {"limit": PAGE}
     if cursor is not None:
         params["cursor"] = cursor
-    round_trips: list[float] = []
-    deadline = time.monotonic() + plan.seconds
-    for _ in range(plan.samples):
-        if time.monotonic() >= deadline:
-            break
+
+    def sample() -> float | None:
         started = time.perf_counter()
         try:
             response = client.get("/runs", params=params)
         except httpx.HTTPError as error:
             errors.add(type(error).__name__)
-            continue
+            return None
         elapsed = time.perf_counter() - started
         if response.status_code != 200 or len(response.json()["items"]) != PAGE:
             errors.add(f"GET /runs HTTP {response.status_code} (or not a full page)")
-            continue
-        round_trips.append(elapsed)
-    return LatencyStats.of(round_trips)
+            return None
+        return elapsed
+
+    return sample
+
+
+def _submit_and_wait(client: httpx.Client, runs: int, seconds: float, errors: ErrorTally) -> None:
+    """``runs`` noop runs one after the other (at most ``seconds``), untimed."""
+    sample = _post_once(client, errors)
+    deadline = time.monotonic() + seconds
+    for _ in range(runs):
+        if time.monotonic() >= deadline:
+            break
+        sample()

@@ -107,10 +107,10 @@ def print_history(result: HistoryResult) -> None:
             f"{line.p99_ratio()}"
         )
     print(
-        f"    store: {fresh.store_bytes / 1e6:.1f} MB fresh, {full.store_bytes / 1e6:.1f} MB "
-        f"full: {result.bytes_per_run:,.0f} bytes per run ({result.inserted:,} inserted in "
-        f"{result.fill_s:.1f} s); errors: {errors_text(fresh.errors)} / "
-        f"{errors_text(full.errors)}",
+        f"    on disk: {fresh.store_bytes / 1e6:.1f} MB fresh, {full.store_bytes / 1e6:.1f} MB "
+        f"full; the fill added {result.fill_bytes / 1e6:.1f} MB for {result.inserted:,} runs "
+        f"(in {result.fill_s:.1f} s): {result.bytes_per_run:,.0f} bytes per run; errors: "
+        f"{errors_text(fresh.errors)} / {errors_text(full.errors)}",
         flush=True,
     )
 

@@ -15,9 +15,10 @@
    turn and stopped after it; the same number of workers in all (``--workers`` per
    embedded service, ``--workers / --replicas`` per replica).
 2. History size (``history.py``): latencies of ``POST /runs`` and of ``GET /runs?limit=50``
-   (newest page, 1000 pages deep, last page) on a fresh store and on one filled to
-   ``--history-runs`` runs by direct SQL, on SQLite and on PostgreSQL (embedded mode),
-   and the bytes on disk per stored run.
+   (newest page, 1000 pages deep, last page) on a fresh store against those on one
+   filled to ``--history-runs`` runs by direct SQL (``bulk_fill.py``), both served at
+   once and asked in turn, on SQLite and on PostgreSQL (embedded mode); and the bytes on
+   disk per stored run.
 3. A summary table of every figure and the ratios.
 
 Only 127.0.0.1: the services listen there, and PostgreSQL is the local server
@@ -49,7 +50,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from history import HistoryPlan, measure_history
+from history import HistoryPlan, StoreSite, measure_history
 from postgres import PostgresServer
 from report import Report, print_history, print_summary, print_throughput_round
 from service_process import HOST, REPO_ROOT, Service
@@ -168,21 +169,16 @@ def run_history(arguments: argparse.Namespace, workdir: Path, report: Report) ->
         arguments.sample_seconds,
         arguments.start_timeout,
     )
-    sqlite_project = copy_project(workdir / "history-sqlite")
-    sqlite_url = f"sqlite:///{sqlite_project / '.kedro-runs' / 'runs.db'}"
-    report.history.append(
-        measure_history(
-            "SQLite", sqlite_project, sqlite_url, {"KEDRO_RUNS_DATABASE": sqlite_url}, plan, say
-        )
-    )
+    sites = []
+    for name in ("fresh", "full"):
+        project = copy_project(workdir / f"history-sqlite-{name}")
+        sites.append(StoreSite(project, f"sqlite:///{project / '.kedro-runs' / 'runs.db'}"))
+    report.history.append(measure_history("SQLite", sites[0], sites[1], plan, say))
     server = PostgresServer(make_url(arguments.postgres), arguments.postgres)
-    with server.database() as pg_url:
-        pg_project = copy_project(workdir / "history-postgresql")
-        report.history.append(
-            measure_history(
-                "PostgreSQL", pg_project, pg_url, {"KEDRO_RUNS_DATABASE": pg_url}, plan, say
-            )
-        )
+    with server.database() as fresh_url, server.database() as full_url:
+        fresh = StoreSite(copy_project(workdir / "history-postgresql-fresh"), fresh_url)
+        full = StoreSite(copy_project(workdir / "history-postgresql-full"), full_url)
+        report.history.append(measure_history("PostgreSQL", fresh, full, plan, say))
     for result in report.history:
         print_history(result)
 
