@@ -47,13 +47,17 @@ def print_throughput_round(setup: Setup, figures: TurnFigures) -> None:
         f"{result.window_s:.1f} s; per-run latency p50 {result.latency.p50_ms:.0f} / p99 "
         f"{result.latency.p99_ms:.0f} ms; CPU per run API {cpu.api_ms:.1f} + workers "
         f"{cpu.workers_ms:.1f}{database} ms; ready in {figures.startup_s:.1f} s; "
-        f"errors: {errors_text(result.errors)}",
+        f"errors: {errors_text(result.errors)}; load average now {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
 
 def _pair(stats: LatencyStats) -> str:
     return f"{stats.p50_ms:.1f} / {stats.p99_ms:.1f} ms" if stats.count else "n/a"
+
+
+def _counted(stats: LatencyStats) -> str:
+    return f"{_pair(stats)} (n={stats.count})" if stats.count else "n/a"
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def print_history(result: HistoryResult) -> None:
     )
     for line in _history_lines(result):
         print(
-            f"    {line.name:<40} {_pair(line.fresh):>20}  {_pair(line.full):>20}  "
+            f"    {line.name:<40} {_counted(line.fresh):>28}  {_counted(line.full):>28}  "
             f"{line.p99_ratio()}"
         )
     print(

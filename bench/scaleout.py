@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--postgres", default=DEFAULT_POSTGRES, help=f"admin URL (default {DEFAULT_POSTGRES})")
     add("--history-runs", type=int, default=100_000, help="runs in the full store (100,000)")
     add("--samples", type=int, default=300, help="requests per latency figure (default 300)")
-    add("--sample-seconds", type=float, default=30.0, help="time bound of each (default 30)")
+    add("--sample-seconds", type=float, default=40.0, help="time bound of each (default 40)")
     add("--start-timeout", type=float, default=120.0, help="to be ready (default 120)")
     add("--only", choices=("throughput", "history"), help="run one part only")
     add("--keep-temp", action="store_true", help="keep the temporary directory (logs)")
