@@ -59,76 +59,45 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import httpx
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# The tests' plain helpers (copying the test project, free ports, process groups).
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from support import copy_project, free_port, process_group  # noqa: E402
-
-HOST = "127.0.0.1"  # loopback only, always
-PIPELINE = "noop"
-RUN_BODY: dict[str, Any] = {"pipeline_names": [PIPELINE]}
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-ACTIVE = ("queued", "running", "cancelling")
+from common import (
+    PER_RUN_TIMEOUT_S,
+    PIPELINE,
+    RUN_BODY,
+    CpuMeter,
+    CpuPerRun,
+    ErrorTally,
+    LatencyStats,
+    ThroughputResult,
+    Tickets,
+    errors_text,
+    measure_throughput,
+    median,
+    parse_time,
+    poll_text,
+    poll_until_terminal,
+    ratio,
+    run_clients,
+)
+from service_process import Service, running_services
+from support import copy_project
 
 KEDRO_SERVER_RPS_AT_8 = 31.0  # reference: Kedro's own server, concurrency 8
 E2E_RATIO_TARGET = 1.5  # end-to-end p50 / in-process p50
 
 SUBMIT_CLIENTS = 16
 THROUGHPUT_CLIENTS = 8
-THROUGHPUT_POLL_S = 0.0  # 0: long poll (GET /runs/{id}?wait=...)
-LONG_POLL_WAIT_S = 30
+THROUGHPUT_POLL_S = 0.0  # measure_throughput long-polls: GET /runs/{id}?wait=...
 E2E_POLL_S = 0.0  # 0: long poll, as a client waiting for one run should
 E2E_LIGHT_POLL_S = 0.002  # tight polling, for comparison
-PER_RUN_TIMEOUT_S = 30.0  # one noop run taking longer than this counts as a timeout
 INPROCESS_WARMUP = 5
 
 
 # -- results -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Summary of a sample of durations, in milliseconds."""
-
-    count: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    mean_ms: float
-
-    @classmethod
-    def of(cls, seconds: Sequence[float]) -> LatencyStats:
-        if not seconds:
-            nan = math.nan
-            return cls(0, nan, nan, nan, nan)
-        ms = sorted(s * 1000.0 for s in seconds)
-        return cls(len(ms), percentile(ms, 50), percentile(ms, 99), ms[-1], sum(ms) / len(ms))
-
-    def short(self) -> str:
-        return (
-            f"p50 {self.p50_ms:7.2f} ms  p99 {self.p99_ms:7.2f} ms  "
-            f"max {self.max_ms:7.2f} ms  (n={self.count})"
-        )
-
-
-@dataclass(frozen=True)
-class CpuPerRun:
-    """CPU time spent per completed run, by process, in ms (Linux /proc; nan elsewhere)."""
-
-    api_ms: float  # the service's API process
-    workers_ms: float  # the rest of the service's process group: its workers (and the
-    # multiprocessing resource tracker, which uses next to nothing)
-    client_ms: float  # this benchmark process (its HTTP clients)
 
 
 @dataclass(frozen=True)
@@ -144,23 +113,6 @@ class SubmitResult:
     @property
     def submits_per_s(self) -> float:
         return self.accepted / self.elapsed_s if self.elapsed_s > 0 else math.nan
-
-
-@dataclass(frozen=True)
-class ThroughputResult:
-    completed: int  # runs the clients saw reach a terminal status
-    succeeded: int
-    errors: dict[str, int]
-    window_s: float
-    client_rps: float
-    server_rps: float
-    latency: LatencyStats
-    cpu: CpuPerRun
-    get_round_trip: LatencyStats  # the clients' polls
-
-    @property
-    def gets_per_run(self) -> float:
-        return self.get_round_trip.count / self.completed if self.completed else math.nan
 
 
 @dataclass(frozen=True)
@@ -199,247 +151,6 @@ class Report:
     problems: list[str] = field(default_factory=list)
 
 
-# -- helpers ---------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The q-th percentile of already sorted values, linearly interpolated."""
-    if not sorted_values:
-        return math.nan
-    rank = (len(sorted_values) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
-
-
-def median(values: Sequence[float]) -> float:
-    return percentile(sorted(values), 50)
-
-
-def parse_time(text: str) -> float:
-    """An ISO 8601 timestamp from the service as a POSIX time (naive means UTC)."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-class CpuMeter:
-    """CPU used by the service's processes and by this process between start and stop."""
-
-    def __init__(self, service: Service) -> None:
-        self._service = service
-        self._api, self._workers = service.cpu_seconds()
-        self._client = time.process_time()
-
-    def per_run(self, runs: int) -> CpuPerRun:
-        api, workers = self._service.cpu_seconds()
-        runs = max(runs, 1)
-        return CpuPerRun(
-            api_ms=(api - self._api) * 1000 / runs,
-            workers_ms=(workers - self._workers) * 1000 / runs,
-            client_ms=(time.process_time() - self._client) * 1000 / runs,
-        )
-
-
-class ErrorTally:
-    """Thread-safe count of errors by kind."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: dict[str, int] = {}
-
-    def add(self, kind: str) -> None:
-        with self._lock:
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-
-
-class Tickets:
-    """Hands out at most ``total`` tickets, and none after ``deadline`` (monotonic)."""
-
-    def __init__(self, total: int, deadline: float) -> None:
-        self._lock = threading.Lock()
-        self._left = total
-        self.deadline = deadline
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._left <= 0 or time.monotonic() >= self.deadline:
-                return False
-            self._left -= 1
-            return True
-
-    def close(self) -> None:
-        """Hand out no more tickets."""
-        with self._lock:
-            self._left = 0
-
-
-def run_clients(count: int, tickets: Tickets, body: Callable[[int], None]) -> None:
-    """Run ``body(index)`` on ``count`` threads, which loop while ``tickets`` last, and
-    wait for all of them. On an error or an interrupt no more tickets are handed out,
-    so the threads stop after their current request."""
-    with ThreadPoolExecutor(count, thread_name_prefix="bench-client") as pool:
-        try:
-            for future in [pool.submit(body, index) for index in range(count)]:
-                future.result()
-        except BaseException:
-            tickets.close()
-            raise
-
-
-# -- the service -------------------------------------------------------------------------
-
-
-class Service:
-    """One ``python -m app serve`` subprocess in its own process group."""
-
-    def __init__(self, project: Path, workers: int, log_path: Path) -> None:
-        self.project = project
-        self.workers = workers
-        self.log_path = log_path
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def client(self, timeout: float = 10.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-    def start(self, timeout: float) -> float:
-        """Start and wait until ``workers_ready == workers``; returns the seconds it took."""
-        command = [
-            sys.executable,
-            "-m",
-            "app",
-            "serve",
-            "--project",
-            str(self.project),
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-            "--log-level",
-            "warning",
-        ]
-        started = time.monotonic()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = started + timeout
-        with self.client(timeout=5.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"the service exited with code {self.process.returncode}:"
-                        f"\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError, ValueError):
-                    response = client.get("/readyz")
-                    if (
-                        response.status_code == 200
-                        and response.json().get("workers_ready") == self.workers
-                    ):
-                        return time.monotonic() - started
-                time.sleep(0.1)
-        raise TimeoutError(
-            f"the service was not ready with {self.workers} workers within "
-            f"{timeout:g} s:\n{self.log_tail()}"
-        )
-
-    def stop(self, grace: float = 35.0) -> None:
-        """SIGTERM, wait up to ``grace`` s, then SIGKILL its process group (API and workers)."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                print(
-                    f"  ! the service did not stop within {grace:.0f} s of SIGTERM; killing it",
-                    flush=True,
-                )
-                # The leader is not reaped yet, so its pid still names our group.
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=10)
-        # A worker that outlived the API process keeps the group (and so its id) alive;
-        # only then is the group still ours to kill.
-        if self._group_members():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-
-    def _group_members(self) -> dict[int, list[str]]:
-        """The processes of the service's process group (see ``support.process_group``)."""
-        return process_group(self.process.pid) if self.process is not None else {}
-
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds used so far by (the API process, the rest of its process group:
-        the workers). Reads /proc; (nan, nan) where there is none."""
-        if self.process is None or not Path("/proc").is_dir():
-            return math.nan, math.nan
-        ticks = float(os.sysconf("SC_CLK_TCK"))
-        api = others = 0.0
-        for pid, fields in self._group_members().items():
-            used = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-            if pid == self.process.pid:
-                api += used
-            else:
-                others += used
-        return api, others
-
-    def wait_until_idle(self, timeout: float) -> bool:
-        """Wait until no run is queued, running or cancelling; False on timeout."""
-        deadline = time.monotonic() + timeout
-        with self.client() as client:
-            while time.monotonic() < deadline:
-                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                    response = client.get("/runs", params={"status": list(ACTIVE), "limit": 1})
-                    if response.status_code == 200 and not response.json()["items"]:
-                        return True
-                time.sleep(0.2)
-        return False
-
-    def count_not_succeeded(self) -> int:
-        """How many runs ended failed or cancelled (at most 200 counted)."""
-        with self.client() as client:
-            response = client.get("/runs", params={"status": ["failed", "cancelled"], "limit": 200})
-            response.raise_for_status()
-            return len(response.json()["items"])
-
-
-@contextlib.contextmanager
-def running_service(
-    project: Path, workers: int, log_path: Path, start_timeout: float
-) -> Iterator[tuple[Service, float]]:
-    service = Service(project, workers, log_path)
-    try:
-        startup = service.start(start_timeout)
-        yield service, startup
-    finally:
-        service.stop()
-
-
 # -- measurements -----------------------------------------------------------------------
 
 
@@ -468,7 +179,7 @@ def measure_submit_latency(
                 with lock:
                     latencies.append(elapsed)
 
-    meter = CpuMeter(service)
+    meter = CpuMeter([service])
     began = time.monotonic()
     run_clients(SUBMIT_CLIENTS, tickets, client_loop)
     elapsed = time.monotonic() - began
@@ -483,104 +194,6 @@ def measure_submit_latency(
         drained,
         drain_s,
         meter.per_run(len(latencies)),
-    )
-
-
-def _poll_until_terminal(
-    client: httpx.Client,
-    run_id: str,
-    interval: float,
-    deadline: float,
-    round_trips: list[float] | None = None,
-) -> dict[str, Any] | None:
-    """GET the run every ``interval`` s until it ends; None if ``deadline`` passes first.
-    An ``interval`` of 0 means a long poll: ``GET /runs/{id}?wait=30`` answers when the
-    run ends. Appends each GET's round trip (s) to ``round_trips`` if given."""
-    params = {"wait": LONG_POLL_WAIT_S} if interval == 0 else None
-    while True:
-        sent = time.perf_counter()
-        response = client.get(f"/runs/{run_id}", params=params)
-        if round_trips is not None:
-            round_trips.append(time.perf_counter() - sent)
-        response.raise_for_status()
-        run: dict[str, Any] = response.json()
-        if run["status"] in TERMINAL:
-            return run
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
-
-
-def _poll_text(interval: float) -> str:
-    if interval == 0:
-        return f"long poll (GET /runs/{{id}}?wait={LONG_POLL_WAIT_S})"
-    return f"polling every {interval * 1000:g} ms"
-
-
-def measure_throughput(service: Service, total: int, seconds: float) -> ThroughputResult:
-    """8 clients: submit, wait for the run with a long poll, repeat."""
-    tickets = Tickets(total, time.monotonic() + seconds)
-    lock = threading.Lock()
-    errors = ErrorTally()
-    latencies: list[float] = []
-    finished_runs: list[dict[str, Any]] = []
-    last_done = [0.0]
-    gets: list[float] = []  # list.append is atomic: shared by the client threads
-
-    def client_loop(_: int) -> None:
-        with service.client() as client:
-            while tickets.take():
-                started = time.perf_counter()
-                try:
-                    response = client.post("/runs", json=RUN_BODY)
-                    if response.status_code != 202:
-                        errors.add(f"POST HTTP {response.status_code}")
-                        continue
-                    run = _poll_until_terminal(
-                        client,
-                        response.json()["run_id"],
-                        THROUGHPUT_POLL_S,
-                        time.monotonic() + PER_RUN_TIMEOUT_S,
-                        gets,
-                    )
-                except httpx.HTTPError as error:
-                    errors.add(type(error).__name__)
-                    continue
-                if run is None:
-                    errors.add("run timeout")
-                    continue
-                done = time.perf_counter()
-                with lock:
-                    latencies.append(done - started)
-                    finished_runs.append(run)
-                    last_done[0] = max(last_done[0], done)
-
-    meter = CpuMeter(service)
-    began = time.perf_counter()
-    run_clients(THROUGHPUT_CLIENTS, tickets, client_loop)
-    window = (last_done[0] - began) if finished_runs else math.nan
-    cpu = meter.per_run(len(finished_runs))
-    succeeded = sum(1 for run in finished_runs if run["status"] == "succeeded")
-    for run in finished_runs:
-        if run["status"] != "succeeded":
-            errors.add(f"run {run['status']}")
-    with_times = [run for run in finished_runs if run["timestamps"]["finished_at"]]
-    server_rps = math.nan
-    if with_times:
-        first_queued = min(parse_time(r["timestamps"]["queued_at"]) for r in with_times)
-        last_finished = max(parse_time(r["timestamps"]["finished_at"]) for r in with_times)
-        if last_finished > first_queued:
-            server_rps = len(with_times) / (last_finished - first_queued)
-    return ThroughputResult(
-        completed=len(finished_runs),
-        succeeded=succeeded,
-        errors=errors.counts,
-        window_s=window,
-        client_rps=len(finished_runs) / window if finished_runs else 0.0,
-        server_rps=server_rps,
-        latency=LatencyStats.of(latencies),
-        cpu=cpu,
-        get_round_trip=LatencyStats.of(gets),
     )
 
 
@@ -613,7 +226,7 @@ def measure_end_to_end(
                     errors.add(f"POST HTTP {response.status_code}")
                     continue
                 run_id = response.json()["run_id"]
-                run = _poll_until_terminal(
+                run = poll_until_terminal(
                     client, run_id, poll_s, time.monotonic() + PER_RUN_TIMEOUT_S, gets
                 )
                 seen = time.perf_counter()
@@ -738,15 +351,11 @@ def measure_inprocess(project: Path, runs: int, seconds: float) -> InProcessResu
 # -- output ------------------------------------------------------------------------------
 
 
-def _errors_text(errors: dict[str, int]) -> str:
-    return ", ".join(f"{kind} x{count}" for kind, count in sorted(errors.items())) or "none"
-
-
 def print_submit(result: SubmitResult) -> None:
     print(f"  POST /runs round trip: {result.latency.short()}")
     print(
         f"  accepted {result.accepted} in {result.elapsed_s:.2f} s "
-        f"({result.submits_per_s:.1f} submissions/s); errors: {_errors_text(result.errors)}"
+        f"({result.submits_per_s:.1f} submissions/s); errors: {errors_text(result.errors)}"
     )
     state = "drained" if result.drained else "NOT drained (timeout)"
     print(f"  backlog {state} in {result.drain_s:.2f} s")
@@ -760,7 +369,7 @@ def print_submit(result: SubmitResult) -> None:
 def print_throughput(result: ThroughputResult) -> None:
     print(
         f"  completed {result.completed} runs ({result.succeeded} succeeded) in "
-        f"{result.window_s:.2f} s; errors: {_errors_text(result.errors)}"
+        f"{result.window_s:.2f} s; errors: {errors_text(result.errors)}"
     )
     print(f"  throughput (client): {result.client_rps:.1f} runs/s")
     print(f"  throughput (server timestamps): {result.server_rps:.1f} runs/s")
@@ -777,7 +386,7 @@ def print_throughput(result: ThroughputResult) -> None:
 
 
 def print_e2e(result: EndToEndResult) -> None:
-    print(f"  {_poll_text(result.poll_s)}")
+    print(f"  {poll_text(result.poll_s)}")
     print(f"  client start -> run_succeeded event: {result.to_terminal_event.short()}")
     print(f"  client start -> client sees terminal: {result.client_observed.short()}")
     print(f"  POST round trip: {result.post_round_trip.short()}")
@@ -791,17 +400,13 @@ def print_e2e(result: EndToEndResult) -> None:
         f"node_completed->run_succeeded {result.node_to_succeeded_ms:.2f} | "
         f"run_succeeded->seen by client {result.succeeded_to_seen_ms:.2f}"
     )
-    print(f"  errors: {_errors_text(result.errors)}", flush=True)
+    print(f"  errors: {errors_text(result.errors)}", flush=True)
 
 
 def print_inprocess(result: InProcessResult) -> None:
     if result.error:
         print(f"  FAILED: {result.error}")
     print(f"  session.run: {result.latency.short()}", flush=True)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator and not math.isnan(denominator) else math.nan
 
 
 def print_summary(report: Report) -> None:
@@ -832,13 +437,13 @@ def print_summary(report: Report) -> None:
                 f"{t.latency.p50_ms:.2f} / {t.latency.p99_ms:.2f} ms",
             ),
             (
-                f"CPU per run at conc. 8 ({_poll_text(THROUGHPUT_POLL_S)}): API/workers/clients",
+                f"CPU per run at conc. 8 ({poll_text(THROUGHPUT_POLL_S)}): API/workers/clients",
                 f"{t.cpu.api_ms:.1f} / {t.cpu.workers_ms:.1f} / {t.cpu.client_ms:.1f} ms",
             ),
         ]
     if report.e2e:
         e = report.e2e
-        poll = _poll_text(e.poll_s)
+        poll = poll_text(e.poll_s)
         rows += [
             (
                 f"end-to-end p50 / p99 (to run_succeeded event, {poll})",
@@ -853,11 +458,11 @@ def print_summary(report: Report) -> None:
         e = report.e2e_light
         rows += [
             (
-                f"end-to-end p50 / p99 (to run_succeeded event, {_poll_text(e.poll_s)})",
+                f"end-to-end p50 / p99 (to run_succeeded event, {poll_text(e.poll_s)})",
                 f"{e.to_terminal_event.p50_ms:.2f} / {e.to_terminal_event.p99_ms:.2f} ms",
             ),
             (
-                f"end-to-end p50 / p99 (client-observed, {_poll_text(e.poll_s)})",
+                f"end-to-end p50 / p99 (client-observed, {poll_text(e.poll_s)})",
                 f"{e.client_observed.p50_ms:.2f} / {e.client_observed.p99_ms:.2f} ms",
             ),
         ]
@@ -877,30 +482,30 @@ def print_summary(report: Report) -> None:
         rows.append(
             (
                 f"throughput / {KEDRO_SERVER_RPS_AT_8:g} runs/s (Kedro server, conc. 8)",
-                f"{_ratio(report.throughput.client_rps, KEDRO_SERVER_RPS_AT_8):.2f}x",
+                f"{ratio(report.throughput.client_rps, KEDRO_SERVER_RPS_AT_8):.2f}x",
             )
         )
     if report.e2e and report.inprocess:
         base = report.inprocess.latency.p50_ms
-        ratio = _ratio(report.e2e.to_terminal_event.p50_ms, base)
-        verdict = "meets" if ratio <= E2E_RATIO_TARGET else "MISSES"
+        e2e_ratio = ratio(report.e2e.to_terminal_event.p50_ms, base)
+        verdict = "meets" if e2e_ratio <= E2E_RATIO_TARGET else "MISSES"
         rows.append(
             (
                 f"end-to-end p50 / in-process p50 (target <= {E2E_RATIO_TARGET:g})",
-                f"{ratio:.2f} ({verdict} target)",
+                f"{e2e_ratio:.2f} ({verdict} target)",
             )
         )
         rows.append(
             (
                 "  same, client-observed end-to-end",
-                f"{_ratio(report.e2e.client_observed.p50_ms, base):.2f}",
+                f"{ratio(report.e2e.client_observed.p50_ms, base):.2f}",
             )
         )
         if report.e2e_light:
             rows.append(
                 (
-                    f"  same, {_poll_text(report.e2e_light.poll_s)}",
-                    f"{_ratio(report.e2e_light.to_terminal_event.p50_ms, base):.2f}",
+                    f"  same, {poll_text(report.e2e_light.poll_s)}",
+                    f"{ratio(report.e2e_light.to_terminal_event.p50_ms, base):.2f}",
                 )
             )
     width = max(len(name) for name, _ in rows)
@@ -988,10 +593,8 @@ def run_benchmark(arguments: argparse.Namespace, workdir: Path) -> Report:
         flush=True,
     )
 
-    with running_service(service_project, arguments.workers, log_path, arguments.start_timeout) as (
-        service,
-        startup,
-    ):
+    service = Service(service_project, arguments.workers, log_path)
+    with running_services([service], arguments.start_timeout) as startup:
         report.startup_s = startup
         print(f"service on {service.url}, ready in {startup:.2f} s\n", flush=True)
 
@@ -1009,18 +612,20 @@ def run_benchmark(arguments: argparse.Namespace, workdir: Path) -> Report:
 
         print(
             f"\n[2/4] throughput: {THROUGHPUT_CLIENTS} clients, submit + "
-            f"{_poll_text(THROUGHPUT_POLL_S)}, up to {arguments.runs} runs / "
+            f"{poll_text(THROUGHPUT_POLL_S)}, up to {arguments.runs} runs / "
             f"{arguments.phase_seconds:g} s",
             flush=True,
         )
-        report.throughput = measure_throughput(service, arguments.runs, arguments.phase_seconds)
+        report.throughput = measure_throughput(
+            [service], THROUGHPUT_CLIENTS, arguments.runs, arguments.phase_seconds
+        )
         print_throughput(report.throughput)
         if not service.wait_until_idle(arguments.drain_timeout):
             report.problems.append("runs still active after the throughput measurement")
 
         print(
             f"\n[3/4] end-to-end latency: {arguments.e2e_runs} sequential runs, "
-            f"{_poll_text(E2E_POLL_S)}",
+            f"{poll_text(E2E_POLL_S)}",
             flush=True,
         )
         report.e2e = measure_end_to_end(
@@ -1028,7 +633,7 @@ def run_benchmark(arguments: argparse.Namespace, workdir: Path) -> Report:
         )
         print_e2e(report.e2e)
         # Tight polling competes for the CPU with the run it watches: shown for comparison.
-        print(f"\n[3b/4] the same, {_poll_text(E2E_LIGHT_POLL_S)}", flush=True)
+        print(f"\n[3b/4] the same, {poll_text(E2E_LIGHT_POLL_S)}", flush=True)
         report.e2e_light = measure_end_to_end(
             service, arguments.e2e_runs, arguments.phase_seconds, E2E_LIGHT_POLL_S
         )
