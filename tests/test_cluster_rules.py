@@ -36,8 +36,10 @@ class Replica:
     scheduler: ClusterScheduler
     executor: ScriptedExecutor
 
-    async def submit(self, pipeline: str, run_id: str, max_attempts: int = 1) -> None:
-        spec = RunSpec(pipeline_names=(pipeline,), max_attempts=max_attempts)
+    async def submit(
+        self, pipeline: str, run_id: str, max_attempts: int = 1, limit: float | None = None
+    ) -> None:
+        spec = RunSpec(pipeline_names=(pipeline,), max_attempts=max_attempts, timeout_seconds=limit)
         await self.service.submit(spec, run_id, caller=ANONYMOUS)
 
     def start_and_ack(self, run_id: str) -> None:
@@ -46,7 +48,11 @@ class Replica:
 
 @asynccontextmanager
 async def replicas(
-    store: FencedRunStore, cluster: InMemoryCluster, count: int
+    store: FencedRunStore,
+    cluster: InMemoryCluster,
+    count: int,
+    lease: float = LEASE,
+    heartbeat: float = HEARTBEAT,
 ) -> AsyncIterator[list[Replica]]:
     async with AsyncExitStack() as stack:
         found = []
@@ -59,8 +65,8 @@ async def replicas(
                 cluster,
                 SilentListener(),
                 cancel_grace_seconds=5,
-                lease_seconds=LEASE,
-                heartbeat_seconds=HEARTBEAT,
+                lease_seconds=lease,
+                heartbeat_seconds=heartbeat,
                 recheck_seconds=0.05,
             )
             service = RunService(
@@ -190,5 +196,25 @@ def test_active_runs_no_replica_holds_are_settled() -> None:
                 lambda: [r.run_id for r in a.executor.assigned] == ["not_taken"], "run"
             )
             assert "run_requeued" in store.event_types("not_taken")
+
+    run(scenario)
+
+
+def test_a_run_past_its_timeout_when_a_worker_frees_up_fails_without_starting() -> None:
+    """As embedded: a queued run whose timeout passed ends failed(timeout) without an
+    attempt, rather than being claimed and then killed (the sweep is far off here)."""
+
+    async def scenario() -> None:
+        store = FencedRunStore()
+        async with replicas(store, InMemoryCluster(store), 1, lease=60, heartbeat=20) as (a,):
+            await a.submit("wa", "busy")
+            await eventually(lambda: len(a.executor.assigned) == 1, "busy claimed")
+            a.start_and_ack("busy")
+            await a.submit("wb", "late", limit=0.2)
+            await asyncio.sleep(0.4)
+            a.executor.report(reports.RunSucceeded("busy", utcnow()))
+            await eventually(lambda: store.runs["late"].status is RunStatus.FAILED, "late fails")
+            assert [r.run_id for r in a.executor.assigned] == ["busy"]
+            assert store.runs["late"].attempts == 0
 
     run(scenario)

@@ -238,14 +238,22 @@ class ClusterScheduler(PoolScheduler):
         if run_id in self._active:
             self._deadlines.stop_past_timeout(run_id, limit_seconds)
 
-    async def _fail_queued_past_timeout(self, view: _DispatchView) -> None:
+    def _limit(self, run: Run) -> float:
+        return run.spec.timeout_seconds or self._default_timeout
+
+    def _past_timeout(self, run: Run, now: datetime) -> bool:
+        return run.queued_at + timedelta(seconds=self._limit(run)) <= now
+
+    async def _fail_queued_past_timeout(self, queued: list[Run]) -> None:
         now = utcnow()
-        late = []
-        for run in view.queued:
-            limit = run.spec.timeout_seconds or self._default_timeout
-            if run.queued_at + timedelta(seconds=limit) <= now:
-                fail = queued_past_timeout(run.run_id, limit, now)
-                late.append(replace(fail, only_from=frozenset({RunStatus.QUEUED})))
+        late = [
+            replace(
+                queued_past_timeout(run.run_id, self._limit(run), now),
+                only_from=frozenset({RunStatus.QUEUED}),
+            )
+            for run in queued
+            if self._past_timeout(run, now)
+        ]
         if late:
             await self._ledger.record(late)
 
@@ -323,8 +331,14 @@ class ClusterScheduler(PoolScheduler):
             return
         instance = self.instance
 
+        late: list[Run] = []
+
         def choose(queued: list[Run], active: list[Run]) -> list[Transition]:
-            view = _DispatchView(queued, active, 0.0)
+            # A run already past its timeout is not started: it fails as still queued,
+            # as the embedded timer would have failed it (right after this pass).
+            now = utcnow()
+            late.extend(run for run in queued if self._past_timeout(run, now))
+            view = _DispatchView([r for r in queued if r not in late], active, 0.0)
             return [
                 replace(self._claim(chosen), claim_for=instance)
                 for chosen in view.queue.startable(free)
@@ -337,6 +351,8 @@ class ClusterScheduler(PoolScheduler):
             self._ledger.track(run)
             self._deadlines.arm_timeout(run.run_id, run.spec.timeout_seconds, run.queued_at)
             self._start(QueuedRun.of(run))
+        if late:
+            await self._fail_queued_past_timeout(late)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -369,7 +385,7 @@ class ClusterScheduler(PoolScheduler):
                 if self._healthy_for_a_lease():
                     await self._take_over_dead_replicas()
                 view = await self._fresh_view(max_age=0.0)
-                await self._fail_queued_past_timeout(view)
+                await self._fail_queued_past_timeout(view.queued)
                 await self._recheck_cancels()
             except Exception:
                 logger.exception("lease upkeep failed; retrying")
