@@ -17,6 +17,7 @@ from app.domain.ledger import RunLedger
 from app.domain.ports import AcknowledgeAttempt, Transition
 from app.domain.runs import EventType, RunSpec, RunStatus, utcnow
 from app.domain.service import RunService
+from app.errors import QueueFull
 from tests.fakes import (
     FencedRunStore,
     InMemoryCluster,
@@ -53,6 +54,7 @@ async def replicas(
     count: int,
     lease: float = LEASE,
     heartbeat: float = HEARTBEAT,
+    max_queued: int = 1000,
 ) -> AsyncIterator[list[Replica]]:
     async with AsyncExitStack() as stack:
         found = []
@@ -68,6 +70,7 @@ async def replicas(
                 lease_seconds=lease,
                 heartbeat_seconds=heartbeat,
                 recheck_seconds=0.05,
+                max_queued_runs=max_queued,
             )
             service = RunService(
                 ledger, scheduler, StaticInspector({"wa": WRITES_A, "wb": WRITES_B})
@@ -216,5 +219,20 @@ def test_a_run_past_its_timeout_when_a_worker_frees_up_fails_without_starting() 
             await eventually(lambda: store.runs["late"].status is RunStatus.FAILED, "late fails")
             assert [r.run_id for r in a.executor.assigned] == ["busy"]
             assert store.runs["late"].attempts == 0
+
+    run(scenario)
+
+
+def test_concurrent_submissions_to_a_replica_keep_to_the_queue_cap() -> None:
+    async def scenario() -> None:
+        store = FencedRunStore()
+        async with replicas(store, InMemoryCluster(store), 1, max_queued=3) as (a,):
+            a.executor.slots = 0  # nothing starts: every run stays queued
+            outcomes = await asyncio.gather(
+                *(a.submit("wa", f"r{i}") for i in range(10)), return_exceptions=True
+            )
+            refused = [o for o in outcomes if isinstance(o, QueueFull)]
+            assert (len(outcomes) - len(refused), len(refused)) == (3, 7)
+            assert sum(1 for run in store.runs.values() if run.status is RunStatus.QUEUED) == 3
 
     run(scenario)

@@ -126,6 +126,7 @@ class ClusterScheduler(PoolScheduler):
         self._renewed_at = 0.0  # loop time of the last heartbeat that reached the store
         self._healthy_since: float | None = None  # renewing without a gap since
         self._wanted = asyncio.Event()  # a dispatch pass is wanted
+        self._admitting = asyncio.Lock()  # one count-then-insert at a time
         self._loops: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -202,10 +203,13 @@ class ClusterScheduler(PoolScheduler):
     ) -> Run:
         if self._draining:
             raise ServiceUnavailable("The service is shutting down.", retry_after_seconds=5)
-        queued = await self._ledger.read(self._cluster.queued_count)
-        if queued >= self._max_queued:
-            raise queue_full(self._max_queued, queued, max(1, self.ready_workers))
-        run = await self._ledger.insert(run, key=key, key_live_since=key_live_since)
+        # Count, then insert, one submission at a time here: concurrent ones would all
+        # see room. Across replicas the cap may be passed by at most one run a replica.
+        async with self._admitting:
+            queued = await self._ledger.read(self._cluster.queued_count)
+            if queued >= self._max_queued:
+                raise queue_full(self._max_queued, queued, max(1, self.ready_workers))
+            run = await self._ledger.insert(run, key=key, key_live_since=key_live_since)
         self._wake_dispatch()
         return run
 
