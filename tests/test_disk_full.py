@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.errors import StorageFull
 from app.persistence.engine import is_storage_full
-from app.persistence.store import raise_retry_later
+from app.persistence.failures import raise_retry_later
 
 
 @pytest.fixture

@@ -18,10 +18,7 @@ from app.domain.signals import StateChange
 from app.persistence import inserts, pruning
 from app.persistence.cluster import SqlClusterStore, send_notices
 from app.persistence.engine import is_sqlite, open_engine
-from app.persistence.failures import (
-    raise_retry_later,
-    unavailable_is_retry_later,
-)
+from app.persistence.failures import unavailable_is_retry_later
 from app.persistence.migrations import upgrade
 from app.persistence.ownership import take_ownership
 from app.persistence.rows import run_from_row
@@ -80,15 +77,11 @@ class SqlRunStore:
         key: IdempotencyKey | None = None,
         key_live_since: datetime | None = None,
     ) -> Run:
-        try:
-            with self._writer.begin() as connection:
-                stored = inserts.insert_run(connection, run, then, key, key_live_since)
-                if self._shared:
-                    send_notices(connection, then, queued=stored.run_id)
-                return stored
-        except BaseException as error:
-            raise_retry_later(error)
-            raise
+        with self._writer.begin() as connection:
+            stored = inserts.insert_run(connection, run, then, key, key_live_since)
+            if self._shared:
+                send_notices(connection, then, queued=stored.run_id)
+            return stored
 
     def find_key(self, principal: str, key: str, since: datetime) -> tuple[str, str] | None:
         query = select(idempotency_keys.c.body_hash, idempotency_keys.c.run_id).where(
@@ -104,27 +97,19 @@ class SqlRunStore:
         return (row.body_hash, row.run_id) if row else None
 
     def write(self, writes: Sequence[StoreWrite]) -> list[bool]:
-        try:
-            with self._writer.begin() as connection:
-                applied = apply_writes(connection, writes)
-                if self._shared:
-                    done = zip(writes, applied, strict=True)
-                    send_notices(connection, [write for write, ok in done if ok])
-                return applied
-        except BaseException as error:
-            raise_retry_later(error)
-            raise
+        with self._writer.begin() as connection:
+            applied = apply_writes(connection, writes)
+            if self._shared:
+                done = zip(writes, applied, strict=True)
+                send_notices(connection, [write for write, ok in done if ok])
+            return applied
 
     # -- retention (see app.domain.retention.RunPruner) -----------------------
 
     def prune_batch(
         self, finished_before: datetime | None, keys_before: datetime, limit: int
     ) -> PruneCounts:
-        try:
-            return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
-        except BaseException as error:
-            raise_retry_later(error)
-            raise
+        return pruning.prune_batch(self._writer, finished_before, keys_before, limit)
 
     def count_prunable(
         self, finished_before: datetime | None, keys_before: datetime
