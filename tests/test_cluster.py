@@ -250,46 +250,75 @@ def test_one_idempotency_key_sent_to_every_replica_at_once_makes_one_run(
 def test_a_replica_killed_with_runs_running_loses_none_and_doubles_none(
     project: Path, postgres_url: str
 ) -> None:
-    replicas = start_all([replica(project, postgres_url, i) for i in range(3)])
-    survivors = replicas[1:]
-    client = AnyReplica(survivors)
+    # The replica to be killed starts alone, so the three long runs it is given first are
+    # certainly its own when it dies: two that may not be retried, one that may. They last
+    # long enough (20 s) for the other replicas to start beside it before the kill.
+    doomed = start_all([replica(project, postgres_url, 0, workers=3)])[0]
+    held = [
+        doomed.submit(
+            pipeline_names=["tenant"],
+            params={"tenant": f"held-{i}", "delay": 20.0},
+            max_attempts=max_attempts,
+        )
+        for i, max_attempts in enumerate([1, 1, 2])
+    ]
+    survivors: list[ServiceProcess] = []
+    client: AnyReplica | None = None
     try:
-        runs = [
-            replicas[0].submit(
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(
+                doomed.client.get(f"/runs/{r['run_id']}").json()["status"] == "running"
+                for r in held
+            ):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the held runs never started")
+        # More runs, some of them started on the replica about to die, the rest elsewhere.
+        others = [
+            doomed.submit(
                 pipeline_names=["tenant"],
                 params={"tenant": f"kill-{i}", "delay": 1.0},
                 max_attempts=1 + i % 2,  # every other run may be retried
             )
-            for i in range(12)
+            for i in range(9)
         ]
+        survivors = start_all([replica(project, postgres_url, i) for i in (1, 2)])
+        client = AnyReplica(survivors)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            states = [client.client().get(f"/runs/{r['run_id']}").json() for r in runs]
-            if sum(1 for s in states if s["status"] == "running") >= 4:
+            states = [client.client().get(f"/runs/{r['run_id']}").json() for r in others]
+            if sum(1 for s in states if s["status"] in {"running", *TERMINAL}) >= 2:
                 break
             time.sleep(0.05)
-        replicas[0].kill_hard()
-        replicas[0].client.close()
+        assert all(
+            doomed.client.get(f"/runs/{r['run_id']}").json()["status"] == "running" for r in held
+        )
+        doomed.kill_hard()
+        doomed.client.close()
+        runs = held + others
         ended = [client.wait(run["run_id"], timeout=90) for run in runs]
         histories = [client.events(run["run_id"]) for run in runs]
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         for process in survivors:
             process.stop()
-    lost = 0
+        doomed.stop()
     for run, history in zip(ended, histories, strict=True):
         types = [event["type"] for event in history]
         assert types[-1] in {"run_succeeded", "run_failed"}
         assert types.count("run_started") == run["attempts"]
-        assert run["attempts"] <= run["max_attempts"] if "max_attempts" in run else True
         if run["status"] == "failed":
             assert run["error"]["reason"] == "worker_lost"
-            lost += 1
         # No two attempts of one run overlap: each start follows the previous end.
         starts = [e["seq"] for e in history if e["type"] == "run_started"]
         requeues = [e["seq"] for e in history if e["type"] == "run_requeued"]
         assert all(r < s for r, s in zip(requeues, starts[1:], strict=False))
-    assert lost >= 1  # the kill did end runs that could not be retried
+    # The kill ended the runs it held that could not be retried; the one that could ran again.
+    assert [(r["status"], r["attempts"]) for r in ended[:2]] == [("failed", 1), ("failed", 1)]
+    assert (ended[2]["status"], ended[2]["attempts"]) == ("succeeded", 2)
 
 
 def test_four_replicas_starting_at_once_on_an_empty_database_all_come_up(
