@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import debian
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
@@ -171,20 +172,11 @@ def postgres_binaries() -> tuple[str, str] | None:
 
 def install_postgresql() -> None:
     """Install Debian's PostgreSQL (a fresh machine has none). Raises ThrowawayUnavailable
-    where that cannot be done: not root, or not Debian's apt."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise ThrowawayUnavailable("no initdb/pg_ctl, and no root apt-get to install them")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-    ):
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=900, check=False, env=environment
-        )
-        if done.returncode != 0:
-            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
-            raise ThrowawayUnavailable(f"{' '.join(command[:2])} failed: {tail}")
+    where that cannot be done."""
+    try:
+        debian.install("postgresql")
+    except debian.NotInstallable as error:
+        raise ThrowawayUnavailable(str(error)) from error
 
 
 class ThrowawayUnavailable(Exception):
