@@ -1,4 +1,6 @@
-"""The Dockerfile's promises that hold without building it: the healthcheck is in exec
+"""The container files without building them: hadolint finds nothing in the Dockerfile,
+compose.yaml is valid under the compose specification's schema, and the Dockerfile's
+promises: the healthcheck is in exec
 form and follows KEDRO_RUNS_PORT (tried here against a real service on a free port,
 which is never 8000's default by chance), and the image runs as a numeric user."""
 
@@ -13,7 +15,28 @@ from pathlib import Path
 from conftest import ServiceProcess
 from support import free_port
 
-DOCKERFILE = Path(__file__).resolve().parents[1] / "Dockerfile"
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile"
+COMPOSE = ROOT / "compose.yaml"
+TOOLS = Path(sys.executable).parent  # hadolint and check-jsonschema come with the test extra
+
+
+def _hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOOLS / "hadolint"), "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _compose_schema(compose: Path) -> subprocess.CompletedProcess[str]:
+    # The compose specification's schema as check-jsonschema vendors it: no network.
+    command = [str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
+    return subprocess.run(
+        [*command, str(compose)], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -57,3 +80,26 @@ def test_the_image_runs_as_a_numeric_user() -> None:
     assert user.isdigit()
     assert int(user) != 0
     assert not group or group.isdigit()
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile(tmp_path: Path) -> None:
+    linted = _hadolint(DOCKERFILE)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    # The lint can fail: an untagged base image and `cd` in RUN are flagged.
+    careless = tmp_path / "Dockerfile"
+    careless.write_text("FROM debian\nRUN cd /tmp && apt-get install curl\n")
+    flagged = _hadolint(careless)
+    assert flagged.returncode != 0
+    assert "DL3006" in flagged.stdout  # always tag the image version
+
+
+def test_compose_yaml_is_valid_under_the_compose_specification(tmp_path: Path) -> None:
+    checked = _compose_schema(COMPOSE)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The check can fail: a service key the specification does not have.
+    broken = tmp_path / "compose.yaml"
+    broken.write_text(COMPOSE.read_text().replace("    build: .", "    biuld: .", 1))
+    assert "biuld" in broken.read_text()
+    refused = _compose_schema(broken)
+    assert refused.returncode != 0
+    assert "biuld" in refused.stdout + refused.stderr
