@@ -102,7 +102,7 @@ class ThrowawayRedis:
         raise RedisUnavailable(f"redis-server did not answer on {self.port}: {' '.join(said)}")
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and remove its files."""
+        """Stop the server (SIGTERM, then SIGKILL); its directory stays for ``restart``."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -119,6 +119,7 @@ class ThrowawayRedis:
         self._launch(timeout)
 
     def close(self) -> None:
+        """Stop the server and remove its files."""
         self.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.directory)

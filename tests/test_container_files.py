@@ -1,8 +1,8 @@
 """The container files without building them: hadolint finds nothing in the Dockerfile,
 compose.yaml is valid under the compose specification's schema, and the Dockerfile's
-promises: the healthcheck is in exec
-form and follows KEDRO_RUNS_PORT (tried here against a real service on a free port,
-which is never 8000's default by chance), and the image runs as a numeric user."""
+promises: the healthcheck is in exec form and follows KEDRO_RUNS_PORT (tried here
+against a real service on a free port, never 8000's default), and the image runs as a
+numeric user."""
 
 from __future__ import annotations
 
@@ -21,22 +21,19 @@ COMPOSE = ROOT / "compose.yaml"
 TOOLS = Path(sys.executable).parent  # hadolint and check-jsonschema come with the test extra
 
 
-def _hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+def _tool(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(TOOLS / "hadolint"), "--no-color", str(dockerfile)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        [str(TOOLS / name), *arguments], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def _hadolint(dockerfile: Path) -> subprocess.CompletedProcess[str]:
+    return _tool("hadolint", "--no-color", str(dockerfile))
 
 
 def _compose_schema(compose: Path) -> subprocess.CompletedProcess[str]:
     # The compose specification's schema as check-jsonschema vendors it: no network.
-    command = [str(TOOLS / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
-    return subprocess.run(
-        [*command, str(compose)], capture_output=True, text=True, timeout=60, check=False
-    )
+    return _tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose))
 
 
 def _instructions() -> list[tuple[str, str]]:
